@@ -1,0 +1,202 @@
+/* dev_hal.c — the posix board's HAL for everything but the link:
+ * flash, clock, rng, reset, watchdog, device secret, boot control. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dev_hal.h"
+#include "devproto.h"
+#include "flashparts.h"
+#include "hal_board.h"
+#include "hal_bootctl.h"
+#include "hal_clock.h"
+#include "hal_err.h"
+#include "hal_flash.h"
+#include "hal_reset.h"
+#include "hal_rng.h"
+#include "hal_secret.h"
+#include "hal_watchdog.h"
+
+static struct flashparts flash;
+static int flash_ready;
+static char state_dir[4096];
+static enum hal_reset_cause reset_cause = HAL_RESET_POWER_ON;
+static struct hal_boot_state boot_state = {HAL_FLASH_SLOT_A, 0, 0};
+
+static unsigned long env_number(const char *name, unsigned long fallback)
+{
+    const char *v = getenv(name);
+    if (!v || !*v)
+        return fallback;
+    char *end;
+    unsigned long n = strtoul(v, &end, 10);
+    return *end ? fallback : n;
+}
+
+int dev_hal_init(char *err, size_t errlen)
+{
+    const char *dir = getenv(DEV_ENV_STATE);
+    if (!dir || !*dir) {
+        snprintf(err, errlen, "%s is not set", DEV_ENV_STATE);
+        return -1;
+    }
+    snprintf(state_dir, sizeof state_dir, "%s", dir);
+    if (flashparts_open(&flash, state_dir, err, errlen) != 0)
+        return -1;
+    flash_ready = 1;
+    unsigned long cause = env_number(DEV_ENV_RESET_CAUSE, HAL_RESET_POWER_ON);
+    reset_cause = cause <= HAL_RESET_FAULT ? (enum hal_reset_cause)cause : HAL_RESET_FAULT;
+    const char *slot = getenv(DEV_ENV_SLOT);
+    boot_state.running = (slot && strcmp(slot, "B") == 0) ? HAL_FLASH_SLOT_B : HAL_FLASH_SLOT_A;
+    boot_state.trial = env_number(DEV_ENV_TRIAL, 0) == 1;
+    boot_state.boot_count = (uint32_t)env_number(DEV_ENV_BOOT_COUNT, 0);
+    return 0;
+}
+
+const char *hal_board_name(void) { return "posix"; }
+
+/* --- flash --- */
+
+static struct nor *part(enum hal_flash_part p)
+{
+    return (flash_ready && p >= 0 && p < HAL_FLASH_PART_COUNT) ? &flash.part[p] : NULL;
+}
+
+int hal_flash_info(enum hal_flash_part p, struct hal_flash_info *info)
+{
+    struct nor *n = part(p);
+    if (!n)
+        return HAL_EINVAL;
+    info->size = n->size;
+    info->sector_size = n->sector_size;
+    info->write_block = n->write_block;
+    return HAL_OK;
+}
+
+int hal_flash_read(enum hal_flash_part p, uint32_t off, void *buf, size_t len)
+{
+    struct nor *n = part(p);
+    return n ? nor_read(n, off, buf, len) : HAL_EINVAL;
+}
+
+int hal_flash_erase(enum hal_flash_part p, uint32_t off)
+{
+    struct nor *n = part(p);
+    return n ? nor_erase(n, off) : HAL_EINVAL;
+}
+
+int hal_flash_program(enum hal_flash_part p, uint32_t off, const void *buf, size_t len)
+{
+    struct nor *n = part(p);
+    return n ? nor_program(n, off, buf, len) : HAL_EINVAL;
+}
+
+/* --- clock --- */
+
+/* Counted from the first call (at reset), like a hardware tick counter. */
+uint32_t hal_clock_ms(void)
+{
+    static uint64_t base_ms;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    if (!base_ms)
+        base_ms = now;
+    return (uint32_t)(now - base_ms);
+}
+
+int64_t hal_clock_wall(void) { return (int64_t)time(NULL); }
+
+/* --- rng --- */
+
+int hal_rng_fill(void *buf, size_t len)
+{
+    uint8_t *p = buf;
+    while (len) {
+        ssize_t n = getrandom(p, len, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return HAL_EIO;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return HAL_OK;
+}
+
+/* --- reset --- */
+
+void hal_reset(void)
+{
+    if (flash_ready)
+        flashparts_close(&flash);
+    _exit(DEV_EXIT_RESET);
+}
+
+enum hal_reset_cause hal_reset_cause(void) { return reset_cause; }
+
+/* --- watchdog: SIGALRM's default action ends the process, which the board
+ * reads as a watchdog reset --- */
+
+static uint32_t watchdog_ms;
+
+static void arm(uint32_t ms)
+{
+    struct itimerval it = {{0, 0}, {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000}};
+    setitimer(ITIMER_REAL, &it, NULL);
+}
+
+int hal_watchdog_start(uint32_t timeout_ms)
+{
+    if (timeout_ms == 0)
+        return HAL_EINVAL;
+    signal(SIGALRM, SIG_DFL);
+    watchdog_ms = timeout_ms;
+    arm(timeout_ms);
+    return HAL_OK;
+}
+
+void hal_watchdog_kick(void)
+{
+    if (watchdog_ms)
+        arm(watchdog_ms);
+}
+
+/* --- device secret: made by the board at first power-on --- */
+
+int hal_secret_get(uint8_t out[HAL_SECRET_LEN])
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", state_dir, DEV_SECRET_FILE);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return HAL_EIO;
+    ssize_t n = read(fd, out, HAL_SECRET_LEN);
+    close(fd);
+    return n == HAL_SECRET_LEN ? HAL_OK : HAL_EIO;
+}
+
+/* --- boot control: what the boot stage chose ---
+ * Trial boots arrive with the update work; until then the boot stage only
+ * ever starts a confirmed slot, so confirming has nothing to record. */
+
+int hal_bootctl_state(struct hal_boot_state *state)
+{
+    *state = boot_state;
+    return HAL_OK;
+}
+
+int hal_bootctl_confirm(void)
+{
+    boot_state.trial = 0;
+    return HAL_OK;
+}

@@ -1,0 +1,20 @@
+/* devproto.h — how the board process starts the device process.
+ *
+ * The device inherits one end of the link socketpair as a fixed descriptor
+ * (like a peripheral at a fixed address) and learns the rest from its
+ * environment, which the boot stage passes on to the firmware. */
+#ifndef DEVPROTO_H
+#define DEVPROTO_H
+
+#define DEV_LINK_FD 3            /* the link socket in the device process */
+#define DEV_EXIT_RESET 100       /* exit status of hal_reset(): a software reset */
+#define DEV_EXIT_HALT 101        /* the boot stage found nothing to run */
+#define DEV_ENV_STATE "SHR_STATE"             /* the state directory (flash files) */
+#define DEV_ENV_RESET_CAUSE "SHR_RESET_CAUSE" /* enum hal_reset_cause, decimal */
+#define DEV_ENV_BOOT_COUNT "SHR_BOOT_COUNT"   /* starts since power-on, decimal */
+#define DEV_ENV_SLOT "SHR_BOOT_SLOT"          /* set by the boot stage: "A" or "B" */
+#define DEV_ENV_TRIAL "SHR_BOOT_TRIAL"        /* set by the boot stage: "0" or "1" */
+#define DEV_SECRET_FILE "device-secret"      /* the unit's OTP secret, made at first power-on */
+#define DEV_PID_FILE "device.pid"            /* pid of the running device, for tests */
+
+#endif

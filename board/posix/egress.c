@@ -1,0 +1,66 @@
+/* egress.c — slirp egress filter; see egress.h. */
+#include "egress.h"
+
+#define ETH_HDR_LEN 14
+#define ETHERTYPE_IPV4 0x0800
+#define ETHERTYPE_ARP 0x0806
+#define IPPROTO_UDP_NUM 17
+#define DHCP_SERVER_PORT 67
+#define IPV4_BROADCAST 0xFFFFFFFFu
+
+static uint16_t be16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
+static uint32_t be32(const uint8_t *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+/* ARP for IPv4 over Ethernet: 28 bytes. Pass requests/replies about the host
+ * alias, and gratuitous announcements of our own address (sender == target),
+ * which reach no other host. */
+static enum egress_verdict check_arp(const struct egress_policy *policy,
+                                     const uint8_t *arp, size_t len)
+{
+    if (len < 28 || be16(arp) != 1 || be16(arp + 2) != ETHERTYPE_IPV4 ||
+        arp[4] != 6 || arp[5] != 4)
+        return EGRESS_DROP;
+    uint32_t sender = be32(arp + 14), target = be32(arp + 24);
+    if (target == policy->host_alias || sender == target)
+        return EGRESS_PASS;
+    return EGRESS_DROP;
+}
+
+static enum egress_verdict check_ipv4(const struct egress_policy *policy,
+                                      const uint8_t *ip, size_t len)
+{
+    if (len < 20 || (ip[0] >> 4) != 4)
+        return EGRESS_DROP;
+    size_t ihl = (size_t)(ip[0] & 0x0F) * 4;
+    if (ihl < 20 || ihl > len)
+        return EGRESS_DROP;
+    uint32_t dst = be32(ip + 16);
+    if (dst == policy->host_alias)
+        return EGRESS_PASS;
+    /* DHCP DISCOVER/REQUEST go to the limited broadcast before we have an
+     * address; that is the only broadcast slirp answers. Fragments (offset
+     * or MF set) cannot be checked for the port and are refused. */
+    int fragmented = (be16(ip + 6) & 0x3FFF) != 0;
+    if (dst == IPV4_BROADCAST && ip[9] == IPPROTO_UDP_NUM && !fragmented &&
+        len >= ihl + 8 && be16(ip + ihl + 2) == DHCP_SERVER_PORT)
+        return EGRESS_PASS;
+    return EGRESS_DROP;
+}
+
+enum egress_verdict egress_check(const struct egress_policy *policy,
+                                 const uint8_t *frame, size_t len)
+{
+    if (len < ETH_HDR_LEN)
+        return EGRESS_DROP;
+    switch (be16(frame + 12)) {
+    case ETHERTYPE_ARP:
+        return check_arp(policy, frame + ETH_HDR_LEN, len - ETH_HDR_LEN);
+    case ETHERTYPE_IPV4:
+        return check_ipv4(policy, frame + ETH_HDR_LEN, len - ETH_HDR_LEN);
+    default:
+        return EGRESS_DROP; /* IPv6, VLAN tags, anything else */
+    }
+}

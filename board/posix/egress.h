@@ -1,0 +1,25 @@
+/* egress.h — what the simulated network lets the appliance send.
+ *
+ * In slirp mode the appliance may only talk to the host alias (10.0.2.2,
+ * which slirp maps to host loopback), plus the DHCP broadcast it needs to
+ * learn its address. Everything else — slirp's DNS address, the real
+ * Internet, IPv6 — is dropped and counted, so a test can never leak traffic
+ * off the machine. Pure frame inspection, no slirp calls. */
+#ifndef EGRESS_H
+#define EGRESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct egress_policy {
+    uint32_t host_alias; /* IPv4 address in host byte order, e.g. 10.0.2.2 */
+};
+
+enum egress_verdict { EGRESS_PASS = 0, EGRESS_DROP = 1 };
+
+/* Judge one Ethernet frame sent by the appliance. Malformed or truncated
+ * frames are dropped. */
+enum egress_verdict egress_check(const struct egress_policy *policy,
+                                 const uint8_t *frame, size_t len);
+
+#endif

@@ -1,0 +1,116 @@
+/* cmd_net.c — net show, net set. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "addr.h"
+#include "commands.h"
+#include "fwnet.h"
+
+static int cmd_net_show(struct console *con, int argc, char **argv)
+{
+    (void)argv;
+    if (argc != 0)
+        return console_usage(con);
+    struct fwnet_status st;
+    fwnet_status(&st);
+    char a[ADDR_IP4_STRLEN], b[ADDR_IP4_STRLEN];
+    if (st.mode == FWNET_DHCP) {
+        if (st.lease_s)
+            console_printf(con, "mode     dhcp (lease %lu s, %lu s left)\n",
+                           (unsigned long)st.lease_s, (unsigned long)st.lease_left_s);
+        else
+            console_printf(con, "mode     dhcp (no lease yet)\n");
+    } else {
+        console_printf(con, "mode     static\n");
+    }
+    console_printf(con, "link     %s\n", st.link_up ? "up" : "down");
+    console_printf(con, "mac      %02x:%02x:%02x:%02x:%02x:%02x\n", st.mac[0], st.mac[1],
+                   st.mac[2], st.mac[3], st.mac[4], st.mac[5]);
+    console_printf(con, "address  %s/%d\n", addr_ip4_format(st.addr, a), addr_ip4_prefix(st.mask));
+    console_printf(con, "mask     %s\n", addr_ip4_format(st.mask, a));
+    console_printf(con, "gateway  %s\n", addr_ip4_format(st.gateway, a));
+    if (st.dns[1])
+        console_printf(con, "dns      %s %s\n", addr_ip4_format(st.dns[0], a),
+                       addr_ip4_format(st.dns[1], b));
+    else
+        console_printf(con, "dns      %s\n", st.dns[0] ? addr_ip4_format(st.dns[0], a) : "none");
+    console_printf(con, "frames   rx %llu tx %llu rx-dropped %llu egress-dropped %llu\n",
+                   (unsigned long long)st.rx_frames, (unsigned long long)st.tx_frames,
+                   (unsigned long long)st.rx_dropped, (unsigned long long)st.egress_dropped);
+    console_printf(con, "ip       rx %lu tx %lu dropped %lu\n", (unsigned long)st.ip_rx,
+                   (unsigned long)st.ip_tx, (unsigned long)st.ip_drop);
+    console_printf(con, "tcp      rx %lu tx %lu\n", (unsigned long)st.tcp_rx,
+                   (unsigned long)st.tcp_tx);
+    return 0;
+}
+
+/* "A.B.C.D/N" with no host bits beyond what an interface address may have. */
+static int parse_cidr_host(const char *text, uint32_t *addr, uint32_t *mask)
+{
+    char buf[32];
+    const char *slash = strchr(text, '/');
+    if (!slash || (size_t)(slash - text) >= sizeof buf)
+        return -1;
+    memcpy(buf, text, (size_t)(slash - text));
+    buf[slash - text] = '\0';
+    char *end;
+    long prefix = strtol(slash + 1, &end, 10);
+    if (slash[1] < '0' || slash[1] > '9' || *end || prefix < 1 || prefix > 30)
+        return -1;
+    if (addr_ip4_parse(buf, addr) != 0)
+        return -1;
+    *mask = addr_ip4_mask((unsigned)prefix);
+    uint32_t host = *addr & ~*mask;
+    /* Neither the network nor the broadcast address can be an interface's. */
+    if (host == 0 || host == ~*mask)
+        return -1;
+    return 0;
+}
+
+/* net set dhcp | net set static <addr>/<prefix> <gateway> | net set dns <addr> [<addr>] | net set dns auto */
+static int cmd_net_set(struct console *con, int argc, char **argv)
+{
+    if (argc == 1 && strcmp(argv[0], "dhcp") == 0) {
+        if (fwnet_use_dhcp() != 0)
+            return console_error(con, "cannot start DHCP");
+        console_printf(con, "ok: dhcp\n");
+        return 0;
+    }
+    if (argc == 3 && strcmp(argv[0], "static") == 0) {
+        uint32_t addr, mask, gw;
+        if (parse_cidr_host(argv[1], &addr, &mask) != 0)
+            return console_error(con, "'%s' is not an interface address like 192.0.2.10/24", argv[1]);
+        if (addr_ip4_parse(argv[2], &gw) != 0)
+            return console_error(con, "gateway '%s' is not an IPv4 address", argv[2]);
+        if ((gw & mask) != (addr & mask) || gw == addr)
+            return console_error(con, "gateway %s is not another host on %s", argv[2], argv[1]);
+        if (fwnet_use_static(addr, mask, gw) != 0)
+            return console_error(con, "cannot set the address");
+        console_printf(con, "ok: static %s gateway %s\n", argv[1], argv[2]);
+        return 0;
+    }
+    if ((argc == 2 || argc == 3) && strcmp(argv[0], "dns") == 0) {
+        uint32_t dns[2] = {0, 0};
+        if (argc == 2 && strcmp(argv[1], "auto") == 0) {
+            fwnet_set_dns(0, 0);
+            fwnet_set_dns(1, 0);
+            console_printf(con, "ok: dns from dhcp\n");
+            return 0;
+        }
+        for (int i = 1; i < argc; i++)
+            if (addr_ip4_parse(argv[i], &dns[i - 1]) != 0 || dns[i - 1] == 0)
+                return console_error(con, "dns server '%s' is not an IPv4 address", argv[i]);
+        fwnet_set_dns(0, dns[0]);
+        fwnet_set_dns(1, dns[1]);
+        console_printf(con, "ok: dns %s%s%s\n", argv[1], argc == 3 ? " " : "", argc == 3 ? argv[2] : "");
+        return 0;
+    }
+    return console_usage(con);
+}
+
+const struct console_cmd cmd_net_table[] = {
+    {"net", "show", "", "address, mask, gateway, DNS, link and frame counters", cmd_net_show},
+    {"net", "set", "dhcp | static <addr>/<prefix> <gateway> | dns <addr> [<addr>] | dns auto",
+     "network configuration", cmd_net_set},
+    {NULL, NULL, NULL, NULL, NULL},
+};

@@ -1,0 +1,10 @@
+/* commands.h — the console command tables each module contributes. */
+#ifndef COMMANDS_H
+#define COMMANDS_H
+
+#include "console.h"
+
+extern const struct console_cmd cmd_sys_table[]; /* help, version, log, reboot */
+extern const struct console_cmd cmd_net_table[]; /* net show, net set */
+
+#endif

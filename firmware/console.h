@@ -1,0 +1,75 @@
+/* console.h — the serial console: line discipline and command dispatch.
+ *
+ * Sans-I/O: bytes typed on the UART go in through console_feed(), text for
+ * the terminal comes out through the write function given at init. Commands
+ * are rows of tables `{name, sub, usage, help, run}`, one table per module,
+ * so adding a command never touches this file.
+ *
+ * Conventions every command follows (DESIGN.md): one clear line on success,
+ * exactly one line starting with "error: " on failure, and no change when it
+ * fails. The prompt ends in "> ". Output uses "\n"; the console sends
+ * "\r\n" to the terminal. */
+#ifndef CONSOLE_H
+#define CONSOLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Longest line accepted, without the terminator; a longer line is refused
+ * whole rather than run truncated. */
+#define CONSOLE_LINE_MAX 255
+/* Most words in one command line. */
+#define CONSOLE_ARGS_MAX 16
+
+struct console;
+
+/* A command handler gets the words after its name (and sub-command). It
+ * returns 0 on success, or the result of console_error() on failure. */
+typedef int (*console_run_fn)(struct console *con, int argc, char **argv);
+
+struct console_cmd {
+    const char *name;  /* first word; NULL ends a table */
+    const char *sub;   /* second word, or NULL for a one-word command */
+    const char *usage; /* arguments after the words; "" when none */
+    const char *help;  /* one line, no trailing period */
+    console_run_fn run;
+};
+
+typedef void (*console_write_fn)(void *ctx, const char *data, size_t len);
+
+struct console {
+    const struct console_cmd *const *tables; /* NULL-terminated list of tables */
+    const char *prompt;
+    console_write_fn write;
+    void *write_ctx;
+    const struct console_cmd *current; /* command running now, for usage errors */
+    char line[CONSOLE_LINE_MAX + 1];
+    size_t len;
+    uint8_t overflow; /* the line grew past CONSOLE_LINE_MAX; refuse it at Enter */
+    uint8_t last_cr;  /* previous byte was CR, so a following LF is the same Enter */
+    uint8_t esc;      /* 0 none, 1 after ESC, 2 inside a CSI/SS3 sequence */
+};
+
+void console_init(struct console *con, const struct console_cmd *const *tables,
+                  const char *prompt, console_write_fn write, void *write_ctx);
+/* Print the prompt; call once the boot banner is out. */
+void console_prompt(struct console *con);
+/* Feed bytes typed on the terminal: edits the line, echoes, runs commands. */
+void console_feed(struct console *con, const uint8_t *data, size_t len);
+/* Run one command line (modified in place); returns the handler's result,
+ * or -1 when the line itself is malformed. Used by console_feed and tests. */
+int console_exec(struct console *con, char *line);
+
+void console_write(struct console *con, const char *text);
+void console_printf(struct console *con, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Print "error: <message>" as one line; returns -1 for handlers to return. */
+int console_error(struct console *con, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* "error: usage: <name> [sub] <usage>" for the running command; returns -1. */
+int console_usage(struct console *con);
+/* List all commands, or only those named `topic` (NULL for all). Returns -1
+ * with an error line when `topic` names no command. */
+int console_help(struct console *con, const char *topic);
+
+#endif

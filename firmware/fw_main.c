@@ -1,0 +1,81 @@
+/* fw_main.c — boot banner, then the one event loop. */
+#include "fw.h"
+
+#include <stdio.h>
+
+#include "commands.h"
+#include "console.h"
+#include "fwnet.h"
+#include "hal_board.h"
+#include "hal_bootctl.h"
+#include "hal_event.h"
+#include "hal_reset.h"
+#include "hal_uart.h"
+#include "hal_watchdog.h"
+#include "log.h"
+#include "shr_buildinfo.h"
+
+#define CONSOLE_PROMPT "relay> "
+#define UART_CHUNK 256 /* bytes taken from the UART per read */
+
+static const struct console_cmd *const console_tables[] = {
+    cmd_sys_table,
+    cmd_net_table,
+    NULL,
+};
+
+static struct console console;
+
+const char *fw_version_text(void) { return SHR_VERSION " (build " SHR_BUILD_ID ")"; }
+
+static void uart_write(void *ctx, const char *data, size_t len)
+{
+    (void)ctx;
+    hal_uart_write(data, len);
+}
+
+static void print_banner(void)
+{
+    struct hal_boot_state boot = {HAL_FLASH_SLOT_A, 0, 0};
+    hal_bootctl_state(&boot);
+    char banner[256];
+    int n = snprintf(banner, sizeof banner,
+                     "\r\nSmart Host Relay %s on %s, slot %s%s, reset: %s\r\n",
+                     fw_version_text(), hal_board_name(),
+                     boot.running == HAL_FLASH_SLOT_B ? "B" : "A", boot.trial ? " (trial)" : "",
+                     hal_reset_cause_name(hal_reset_cause()));
+    if (n > 0)
+        hal_uart_write(banner, (size_t)n < sizeof banner ? (size_t)n : sizeof banner - 1);
+    log_info("boot", "Smart Host Relay %s, reset cause %s, boot %lu", fw_version_text(),
+             hal_reset_cause_name(hal_reset_cause()), (unsigned long)boot.boot_count);
+}
+
+static void drain_uart(void)
+{
+    uint8_t buf[UART_CHUNK];
+    int n;
+    while ((n = hal_uart_read(buf, sizeof buf)) > 0)
+        console_feed(&console, buf, (size_t)n);
+}
+
+void fw_main(void)
+{
+    print_banner();
+    if (hal_watchdog_start(FW_WATCHDOG_MS) != 0)
+        log_err("boot", "watchdog did not start");
+    if (fwnet_init(FW_DEFAULT_HOSTNAME) != 0)
+        log_err("boot", "network did not start");
+    console_init(&console, console_tables, CONSOLE_PROMPT, uart_write, NULL);
+    console_prompt(&console);
+    for (;;) {
+        hal_watchdog_kick();
+        uint32_t sleep_ms = fwnet_timers();
+        if (hal_event_wait(sleep_ms) < 0) {
+            /* The link to the board is gone: nothing left to serve. */
+            log_err("boot", "board link lost");
+            hal_reset();
+        }
+        fwnet_input();
+        drain_uart();
+    }
+}

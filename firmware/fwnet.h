@@ -1,0 +1,39 @@
+/* fwnet.h — the firmware's network: lwIP over the HAL Ethernet MAC.
+ *
+ * The only firmware module (with the later TCP transports) that includes
+ * lwIP headers. Addresses cross this interface as IPv4 in host byte order so
+ * callers never need lwIP types. */
+#ifndef FWNET_H
+#define FWNET_H
+
+#include <stdint.h>
+
+enum fwnet_mode { FWNET_DHCP = 0, FWNET_STATIC };
+
+struct fwnet_status {
+    enum fwnet_mode mode;
+    int link_up;
+    int bound;            /* has an address (DHCP lease or static) */
+    uint8_t mac[6];
+    uint32_t addr, mask, gateway;
+    uint32_t dns[2];      /* 0 when unset */
+    uint32_t lease_s;     /* DHCP lease time; 0 for static */
+    uint32_t lease_left_s;
+    uint64_t rx_frames, tx_frames, rx_dropped, egress_dropped;
+    uint32_t ip_rx, ip_tx, ip_drop, tcp_rx, tcp_tx; /* lwIP's protocol counters */
+};
+
+int fwnet_init(const char *hostname);
+/* Hand every received frame to lwIP; call when hal_event_wait says so. */
+void fwnet_input(void);
+/* Run due lwIP timers; returns ms until the next one is due. */
+uint32_t fwnet_timers(void);
+void fwnet_status(struct fwnet_status *st);
+
+int fwnet_use_dhcp(void);
+/* Static address; mask must be contiguous. Returns 0 or -1. */
+int fwnet_use_static(uint32_t addr, uint32_t mask, uint32_t gateway);
+/* Override DNS server `index` (0 or 1); 0 goes back to the one from DHCP. */
+int fwnet_set_dns(int index, uint32_t addr);
+
+#endif

@@ -1,0 +1,80 @@
+/* lwipopts.h — lwIP configuration for Smart Host Relay.
+ *
+ * Raw/altcp API only, one event loop, no OS (NO_SYS=1). Sizes are for a
+ * relay that holds tens of SMTP sessions at once, each with a window large
+ * enough to stream DATA at line rate; every figure says why. */
+#ifndef LWIPOPTS_H
+#define LWIPOPTS_H
+
+/* --- system: one loop, no threads, no sockets/netconn layer --- */
+#define NO_SYS 1
+#define SYS_LIGHTWEIGHT_PROT 0
+#define LWIP_SOCKET 0
+#define LWIP_NETCONN 0
+#define LWIP_NETIF_API 0
+
+/* --- memory --- */
+/* 8-byte alignment: the posix board is 64-bit, Cortex-M needs only 4. */
+#define MEM_ALIGNMENT 8
+/* lwIP's own heap: TX segments and TLS records for ~64 sessions. */
+#define MEM_SIZE (512 * 1024)
+/* RX pool: a 16-segment window for a few busy sessions at once. */
+#define PBUF_POOL_SIZE 256
+#define MEMP_NUM_PBUF 128
+/* Inbound SMTP sessions plus outbound deliveries plus TIME_WAIT slack. */
+#define MEMP_NUM_TCP_PCB 96
+#define MEMP_NUM_TCP_PCB_LISTEN 4
+#define MEMP_NUM_TCP_SEG 512
+#define MEMP_NUM_UDP_PCB 6 /* DHCP, DNS, SNTP, and spare */
+#define MEMP_NUM_SYS_TIMEOUT (LWIP_NUM_SYS_TIMEOUT_INTERNAL + 8)
+
+/* --- protocols --- */
+#define LWIP_ARP 1
+#define LWIP_ETHERNET 1
+#define LWIP_IPV4 1
+/* IPv6 arrives with the TAP backend; slirp mode drops it at the egress filter. */
+#define LWIP_IPV6 0
+#define LWIP_ICMP 1
+#define LWIP_RAW 0
+#define LWIP_UDP 1
+#define LWIP_TCP 1
+#define LWIP_DHCP 1
+/* The ARP probe after a lease costs a second at every boot and slirp is the
+ * only host on its network. */
+#define DHCP_DOES_ARP_CHECK 0
+#define LWIP_DNS 1
+#define DNS_MAX_SERVERS 2
+#define LWIP_NETIF_HOSTNAME 1
+#define LWIP_NETIF_STATUS_CALLBACK 1
+#define LWIP_NETIF_LINK_CALLBACK 1
+#define ETH_PAD_SIZE 0
+
+/* --- TCP --- */
+#define TCP_MSS 1460
+#define TCP_WND (16 * TCP_MSS)
+#define TCP_SND_BUF (16 * TCP_MSS)
+#define TCP_SND_QUEUELEN (4 * TCP_SND_BUF / TCP_MSS)
+#define TCP_LISTEN_BACKLOG 1
+#define LWIP_TCP_KEEPALIVE 1
+#define LWIP_WND_SCALE 1
+#define TCP_RCV_SCALE 2
+
+/* --- altcp: plain TCP and TLS behind one API (mbedTLS 2.28) --- */
+#define LWIP_ALTCP 1
+#define LWIP_ALTCP_TLS 1
+#define LWIP_ALTCP_TLS_MBEDTLS 1
+
+/* --- SNTP: wall time for Received: headers when no RTC is set --- */
+#define SNTP_SERVER_DNS 1
+#define SNTP_SET_SYSTEM_TIME(sec) fwnet_sntp_set_time((sec))
+
+/* --- statistics: `net show` and `stats` read them --- */
+#define LWIP_STATS 1
+#define LWIP_STATS_DISPLAY 0
+#define LINK_STATS 1
+#define ETHARP_STATS 1
+
+/* --- checksums in software: the simulated NIC offloads nothing --- */
+#define LWIP_CHECKSUM_CTRL_PER_NETIF 0
+
+#endif

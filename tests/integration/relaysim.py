@@ -1,0 +1,199 @@
+"""Console driver for integration tests.
+
+Starts the appliance with `tools/sim --console pty`, attaches to the printed
+pty, waits for the prompt and runs commands, returning their output. Every
+integration test goes through this module, so later console features
+(login, JSON output) are taught to tests here, in one place.
+
+Runs on Debian's /usr/bin/python3 with python3-pexpect.
+"""
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import pexpect
+import pexpect.fdpexpect
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("SHR_BUILD_DIR", os.path.join(REPO, "build"))
+SIM = os.path.join(REPO, "tools", "sim")
+PROMPT = "relay> "
+BOOT_TIMEOUT = 10  # seconds; the appliance must reach its prompt within this
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class SimError(Exception):
+    pass
+
+
+class Sim:
+    """One simulated appliance: board process, device process, console."""
+
+    def __init__(self, state_dir=None, smtp_port=None, console="pty"):
+        self._tmp = None
+        if state_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="shr-sim-")
+            state_dir = os.path.join(self._tmp.name, "state")
+        self.state_dir = state_dir
+        self.smtp_port = smtp_port or free_port()
+        self.console = console
+        self.proc = None
+        self.con = None
+        self.pty_path = None
+        self.boot_text = ""
+        self._log_path = os.path.join(os.path.dirname(state_dir), "board-%d.log" % self.smtp_port)
+
+    # --- lifecycle ---------------------------------------------------------
+
+    def command_line(self):
+        return [SIM, "--state", self.state_dir, "--smtp-port", str(self.smtp_port),
+                "--console", self.console]
+
+    def env(self):
+        env = dict(os.environ)
+        env["SHR_SIM_NO_BUILD"] = "1"
+        env["SHR_BUILD_DIR"] = BUILD
+        return env
+
+    def start(self, timeout=BOOT_TIMEOUT):
+        """Power on and wait for the first prompt; returns the boot text."""
+        os.makedirs(os.path.dirname(self.state_dir), exist_ok=True)
+        self._log = open(self._log_path, "ab")
+        self.proc = subprocess.Popen(self.command_line(), env=self.env(),
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=self._log, start_new_session=True)
+        line = self._read_stdout_line(timeout)
+        m = re.match(r"console: (/dev/pts/\d+)$", line)
+        if not m:
+            raise SimError("sim printed %r instead of the console path; board log:\n%s"
+                           % (line, self.board_log()))
+        self.pty_path = m.group(1)
+        fd = os.open(self.pty_path, os.O_RDWR | os.O_NOCTTY)
+        self.con = pexpect.fdpexpect.fdspawn(fd, encoding="utf-8", codec_errors="replace",
+                                             timeout=timeout)
+        self.boot_text = self.wait_prompt(timeout)
+        return self.boot_text
+
+    def _read_stdout_line(self, timeout):
+        deadline = time.monotonic() + timeout
+        buf = b""
+        while not buf.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.proc.stdout], [], [], left)[0]:
+                raise SimError("no console path from the sim within %ss; board log:\n%s"
+                               % (timeout, self.board_log()))
+            chunk = os.read(self.proc.stdout.fileno(), 1)
+            if not chunk:
+                raise SimError("sim exited (rc=%s); board log:\n%s"
+                               % (self.proc.wait(), self.board_log()))
+            buf += chunk
+        return buf.decode().strip()
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        """Power off; returns the board's exit status."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+            raise SimError("board did not power off within %ss" % timeout)
+        finally:
+            if self.con is not None:
+                self.con.close()
+                self.con = None
+            self.proc.stdout.close()
+            self._log.close()
+            self.proc = None
+        return rc
+
+    def close(self):
+        try:
+            self.stop()
+        finally:
+            if self._tmp is not None:
+                self._tmp.cleanup()
+                self._tmp = None
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # --- console -----------------------------------------------------------
+
+    def wait_prompt(self, timeout=BOOT_TIMEOUT):
+        """Wait for the prompt; returns everything printed before it."""
+        self.con.expect_exact(PROMPT, timeout=timeout)
+        return self.con.before.replace("\r\n", "\n")
+
+    def expect(self, pattern, timeout=BOOT_TIMEOUT):
+        """Wait for a regular expression in console output; returns the match."""
+        self.con.expect(pattern, timeout=timeout)
+        return self.con.match
+
+    def send(self, text):
+        self.con.send(text)
+
+    def cmd(self, line, timeout=10):
+        """Run one command line; returns its output without echo or prompt."""
+        self.con.send(line + "\r")
+        out = self.wait_prompt(timeout)
+        echo = line + "\n"
+        if not out.startswith(echo):
+            raise SimError("console did not echo %r; got %r" % (line, out))
+        return out[len(echo):].rstrip("\n")
+
+    def cmd_ok(self, line, timeout=10):
+        """Run a command that must succeed; returns its output."""
+        out = self.cmd(line, timeout)
+        if out.startswith("error:") or "\nerror:" in out:
+            raise SimError("%r failed: %s" % (line, out))
+        return out
+
+    # --- the board and device ----------------------------------------------
+
+    def board_log(self):
+        try:
+            with open(self._log_path, "rb") as f:
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    def device_pid(self):
+        with open(os.path.join(self.state_dir, "device.pid")) as f:
+            return int(f.read())
+
+    def wait_for(self, predicate, timeout=10, interval=0.1, what="condition"):
+        """Poll `predicate` until it returns a true value; returns that value."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise SimError("timed out waiting for %s" % what)
+            time.sleep(interval)
+
+    def dhcp_address(self, timeout=10):
+        """Wait until `net show` reports an address; returns it."""
+        def bound():
+            m = re.search(r"^address\s+(\d+\.\d+\.\d+\.\d+)/\d+$", self.cmd_ok("net show"), re.M)
+            return m.group(1) if m and m.group(1) != "0.0.0.0" else None
+        return self.wait_for(bound, timeout, 0.2, "a DHCP address")

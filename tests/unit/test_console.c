@@ -1,0 +1,287 @@
+/* Console line discipline, tokenizer and table dispatch. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "console.h"
+
+static char out[8192];
+static size_t out_len;
+static char last_args[256];
+static int runs;
+
+static void capture(void *ctx, const char *data, size_t len)
+{
+    (void)ctx;
+    assert_true(out_len + len < sizeof out);
+    memcpy(out + out_len, data, len);
+    out_len += len;
+    out[out_len] = '\0';
+}
+
+static int record(struct console *con, int argc, char **argv)
+{
+    (void)con;
+    runs++;
+    last_args[0] = '\0';
+    for (int i = 0; i < argc; i++) {
+        strcat(last_args, "[");
+        strcat(last_args, argv[i]);
+        strcat(last_args, "]");
+    }
+    return 0;
+}
+
+static int fail_cmd(struct console *con, int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    return console_error(con, "it failed");
+}
+
+static int needs_one(struct console *con, int argc, char **argv)
+{
+    (void)argv;
+    if (argc != 1)
+        return console_usage(con);
+    return 0;
+}
+
+static const struct console_cmd table_a[] = {
+    {"echo", NULL, "[words]", "print words", record},
+    {"fail", NULL, "", "always fails", fail_cmd},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+static const struct console_cmd table_b[] = {
+    {"net", "show", "", "show it", record},
+    {"net", "set", "<value>", "set it", needs_one},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+static const struct console_cmd *const tables[] = {table_a, table_b, NULL};
+
+static struct console con;
+
+static int setup(void **state)
+{
+    (void)state;
+    out_len = 0;
+    out[0] = '\0';
+    runs = 0;
+    last_args[0] = '\0';
+    console_init(&con, tables, "relay> ", capture, NULL);
+    return 0;
+}
+
+static void feed(const char *s) { console_feed(&con, (const uint8_t *)s, strlen(s)); }
+
+static int exec(const char *line)
+{
+    char buf[CONSOLE_LINE_MAX + 1];
+    snprintf(buf, sizeof buf, "%s", line);
+    return console_exec(&con, buf);
+}
+
+static void test_words_and_quotes(void **state)
+{
+    (void)state;
+    assert_int_equal(exec("  echo  a\tb \"c d\" e\"f g\"h  "), 0);
+    assert_string_equal(last_args, "[a][b][c d][ef gh]");
+    assert_int_equal(exec("echo \"\""), 0);
+    assert_string_equal(last_args, "[]");
+}
+
+static void test_unterminated_quote(void **state)
+{
+    (void)state;
+    assert_int_equal(exec("echo \"abc"), -1);
+    assert_int_equal(runs, 0);
+    assert_string_equal(out, "error: unterminated quote\r\n");
+}
+
+static void test_too_many_words(void **state)
+{
+    (void)state;
+    assert_int_equal(exec("echo 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15"), 0);
+    assert_int_equal(exec("echo 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16"), -1);
+    assert_int_equal(runs, 1);
+    assert_non_null(strstr(out, "error: too many words"));
+}
+
+static void test_empty_line_runs_nothing(void **state)
+{
+    (void)state;
+    assert_int_equal(exec("   "), 0);
+    assert_int_equal(runs, 0);
+    assert_int_equal(out_len, 0);
+}
+
+static void test_unknown_command(void **state)
+{
+    (void)state;
+    assert_int_equal(exec("frobnicate now"), -1);
+    assert_string_equal(out, "error: unknown command 'frobnicate' (type 'help')\r\n");
+}
+
+static void test_subcommands(void **state)
+{
+    (void)state;
+    assert_int_equal(exec("net show"), 0);
+    assert_int_equal(runs, 1);
+    assert_string_equal(last_args, "");
+    assert_int_equal(exec("net"), -1);
+    assert_string_equal(out, "error: usage: net show|set ...\r\n");
+    out_len = 0;
+    assert_int_equal(exec("net bogus"), -1);
+    assert_string_equal(out, "error: usage: net show|set ...\r\n");
+    assert_int_equal(runs, 1);
+}
+
+static void test_usage_error_names_the_command(void **state)
+{
+    (void)state;
+    assert_int_equal(exec("net set"), -1);
+    assert_string_equal(out, "error: usage: net set <value>\r\n");
+    out_len = 0;
+    assert_int_equal(exec("net set x"), 0);
+    assert_int_equal(out_len, 0);
+}
+
+static void test_error_is_one_line(void **state)
+{
+    (void)state;
+    assert_int_equal(exec("fail"), -1);
+    assert_string_equal(out, "error: it failed\r\n");
+}
+
+static void test_help(void **state)
+{
+    (void)state;
+    assert_int_equal(console_help(&con, NULL), 0);
+    assert_non_null(strstr(out, "  echo [words]"));
+    assert_non_null(strstr(out, "  net show"));
+    assert_non_null(strstr(out, "  net set <value>"));
+    out_len = 0;
+    assert_int_equal(console_help(&con, "net"), 0);
+    assert_null(strstr(out, "echo"));
+    assert_non_null(strstr(out, "set it"));
+    out_len = 0;
+    assert_int_equal(console_help(&con, "nope"), -1);
+    assert_string_equal(out, "error: no command 'nope' (type 'help')\r\n");
+}
+
+static void test_feed_echoes_and_runs(void **state)
+{
+    (void)state;
+    console_prompt(&con);
+    feed("echo hi\r");
+    assert_string_equal(out, "relay> echo hi\r\nrelay> ");
+    assert_string_equal(last_args, "[hi]");
+}
+
+static void test_crlf_is_one_enter(void **state)
+{
+    (void)state;
+    feed("echo a\r\necho b\n\necho c\r\r");
+    /* CR LF is one Enter; LF alone is one; CR CR is two (one empty line). */
+    assert_int_equal(runs, 3);
+    assert_string_equal(last_args, "[c]");
+}
+
+static void test_backspace_and_kill(void **state)
+{
+    (void)state;
+    feed("echo abX\x7f" "c\r");
+    assert_string_equal(last_args, "[abc]");
+    feed("echo zzz\x15" "echo ok\r");
+    assert_string_equal(last_args, "[ok]");
+    feed("\b\b\becho q\r"); /* backspace on an empty line is harmless */
+    assert_string_equal(last_args, "[q]");
+}
+
+static void test_ctrl_c_discards_line(void **state)
+{
+    (void)state;
+    feed("fail\x03");
+    assert_int_equal(runs, 0);
+    assert_non_null(strstr(out, "^C\r\nrelay> "));
+    assert_null(strstr(out, "error:"));
+}
+
+static void test_escape_sequences_ignored(void **state)
+{
+    (void)state;
+    feed("ec\x1b[Aho\x1b[1;5D x\x1bOP\r");
+    assert_string_equal(last_args, "[x]");
+}
+
+static void test_control_and_high_bytes_ignored(void **state)
+{
+    (void)state;
+    const uint8_t line[] = {'e', 'c', 0x00, 'h', 0x07, 'o', ' ', 0xC3, 0xA9, 'y', '\r'};
+    console_feed(&con, line, sizeof line);
+    assert_string_equal(last_args, "[y]");
+}
+
+static void test_overlong_line_refused_whole(void **state)
+{
+    (void)state;
+    char line[CONSOLE_LINE_MAX + 40];
+    memset(line, 'a', sizeof line);
+    memcpy(line, "echo ", 5);
+    line[sizeof line - 1] = '\r';
+    console_feed(&con, (const uint8_t *)line, sizeof line);
+    assert_int_equal(runs, 0);
+    assert_non_null(strstr(out, "error: line too long (at most 255 characters)\r\n"));
+    /* The next line works normally. */
+    feed("echo ok\r");
+    assert_string_equal(last_args, "[ok]");
+}
+
+static void test_exactly_max_line_runs(void **state)
+{
+    (void)state;
+    char line[CONSOLE_LINE_MAX + 1];
+    memset(line, 'b', sizeof line);
+    memcpy(line, "echo ", 5);
+    line[CONSOLE_LINE_MAX] = '\r';
+    console_feed(&con, (const uint8_t *)line, sizeof line);
+    assert_int_equal(runs, 1);
+    assert_int_equal(strlen(last_args), CONSOLE_LINE_MAX - 5 + 2);
+}
+
+static void test_newlines_become_crlf(void **state)
+{
+    (void)state;
+    console_printf(&con, "a\nb\n\nc");
+    assert_string_equal(out, "a\r\nb\r\n\r\nc");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_words_and_quotes, setup),
+        cmocka_unit_test_setup(test_unterminated_quote, setup),
+        cmocka_unit_test_setup(test_too_many_words, setup),
+        cmocka_unit_test_setup(test_empty_line_runs_nothing, setup),
+        cmocka_unit_test_setup(test_unknown_command, setup),
+        cmocka_unit_test_setup(test_subcommands, setup),
+        cmocka_unit_test_setup(test_usage_error_names_the_command, setup),
+        cmocka_unit_test_setup(test_error_is_one_line, setup),
+        cmocka_unit_test_setup(test_help, setup),
+        cmocka_unit_test_setup(test_feed_echoes_and_runs, setup),
+        cmocka_unit_test_setup(test_crlf_is_one_enter, setup),
+        cmocka_unit_test_setup(test_backspace_and_kill, setup),
+        cmocka_unit_test_setup(test_ctrl_c_discards_line, setup),
+        cmocka_unit_test_setup(test_escape_sequences_ignored, setup),
+        cmocka_unit_test_setup(test_control_and_high_bytes_ignored, setup),
+        cmocka_unit_test_setup(test_overlong_line_refused_whole, setup),
+        cmocka_unit_test_setup(test_exactly_max_line_runs, setup),
+        cmocka_unit_test_setup(test_newlines_become_crlf, setup),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

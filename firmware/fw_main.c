@@ -70,6 +70,9 @@ void fw_main(void)
     for (;;) {
         hal_watchdog_kick();
         uint32_t sleep_ms = fwnet_timers();
+        /* Wake at least twice per watchdog period even with no timer due. */
+        if (sleep_ms > FW_WATCHDOG_MS / 2)
+            sleep_ms = FW_WATCHDOG_MS / 2;
         if (hal_event_wait(sleep_ms) < 0) {
             /* The link to the board is gone: nothing left to serve. */
             log_err("boot", "board link lost");

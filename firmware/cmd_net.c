@@ -4,6 +4,7 @@
 
 #include "addr.h"
 #include "commands.h"
+#include "config.h"
 #include "fwnet.h"
 
 static int cmd_net_show(struct console *con, int argc, char **argv)
@@ -67,12 +68,34 @@ static int parse_cidr_host(const char *text, uint32_t *addr, uint32_t *mask)
     return 0;
 }
 
+/* Store the new configuration first, then apply it: a change that cannot
+ * be stored is not made at all. */
+static int save_and_apply(struct console *con, const struct cfg_net *net)
+{
+    char err[CFG_ERR_MAX];
+    if (cfg_net_save(net, err, sizeof err) != 0)
+        return console_error(con, "%s", err);
+    if (net->static_mode)
+        fwnet_use_static(net->addr, net->mask, net->gateway);
+    else
+        fwnet_use_dhcp();
+    fwnet_set_dns(0, net->dns[0]);
+    fwnet_set_dns(1, net->dns[1]);
+    return 0;
+}
+
 /* net set dhcp | net set static <addr>/<prefix> <gateway> | net set dns <addr> [<addr>] | net set dns auto */
 static int cmd_net_set(struct console *con, int argc, char **argv)
 {
+    struct cfg_net net;
+    if (argc == 0)
+        return console_usage(con);
+    if (cfg_net_load(&net) != 0)
+        return console_error(con, "storage is unavailable (see 'log')");
     if (argc == 1 && strcmp(argv[0], "dhcp") == 0) {
-        if (fwnet_use_dhcp() != 0)
-            return console_error(con, "cannot start DHCP");
+        net.static_mode = 0;
+        if (save_and_apply(con, &net) != 0)
+            return -1;
         console_printf(con, "ok: dhcp\n");
         return 0;
     }
@@ -84,25 +107,30 @@ static int cmd_net_set(struct console *con, int argc, char **argv)
             return console_error(con, "gateway '%s' is not an IPv4 address", argv[2]);
         if ((gw & mask) != (addr & mask) || gw == addr)
             return console_error(con, "gateway %s is not another host on %s", argv[2], argv[1]);
-        if (fwnet_use_static(addr, mask, gw) != 0)
-            return console_error(con, "cannot set the address");
+        net.static_mode = 1;
+        net.addr = addr;
+        net.mask = mask;
+        net.gateway = gw;
+        if (save_and_apply(con, &net) != 0)
+            return -1;
         console_printf(con, "ok: static %s gateway %s\n", argv[1], argv[2]);
         return 0;
     }
     if ((argc == 2 || argc == 3) && strcmp(argv[0], "dns") == 0) {
         uint32_t dns[2] = {0, 0};
-        if (argc == 2 && strcmp(argv[1], "auto") == 0) {
-            fwnet_set_dns(0, 0);
-            fwnet_set_dns(1, 0);
-            console_printf(con, "ok: dns from dhcp\n");
-            return 0;
-        }
-        for (int i = 1; i < argc; i++)
+        int from_dhcp = argc == 2 && strcmp(argv[1], "auto") == 0;
+        for (int i = 1; i < argc && !from_dhcp; i++)
             if (addr_ip4_parse(argv[i], &dns[i - 1]) != 0 || dns[i - 1] == 0)
                 return console_error(con, "dns server '%s' is not an IPv4 address", argv[i]);
-        fwnet_set_dns(0, dns[0]);
-        fwnet_set_dns(1, dns[1]);
-        console_printf(con, "ok: dns %s%s%s\n", argv[1], argc == 3 ? " " : "", argc == 3 ? argv[2] : "");
+        net.dns[0] = dns[0];
+        net.dns[1] = dns[1];
+        if (save_and_apply(con, &net) != 0)
+            return -1;
+        if (from_dhcp)
+            console_printf(con, "ok: dns from dhcp\n");
+        else
+            console_printf(con, "ok: dns %s%s%s\n", argv[1], argc == 3 ? " " : "",
+                           argc == 3 ? argv[2] : "");
         return 0;
     }
     return console_usage(con);

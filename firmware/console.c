@@ -193,14 +193,49 @@ int console_help(struct console *con, const char *topic)
     return 0;
 }
 
+void console_ask_secret(struct console *con, const char *prompt, console_secret_fn fn, void *ctx)
+{
+    con->secret_fn = fn;
+    con->secret_ctx = ctx;
+    con->len = 0;
+    con->overflow = 0;
+    console_write(con, prompt);
+}
+
+/* Hand a finished secret line (or NULL for Ctrl-C) to whoever asked. The
+ * prompt comes back only when nobody asked for another line. */
+static void end_secret(struct console *con, int cancelled)
+{
+    console_secret_fn fn = con->secret_fn;
+    void *ctx = con->secret_ctx;
+    con->secret_fn = NULL;
+    con->secret_ctx = NULL;
+    con->line[con->len] = '\0';
+    if (!cancelled && con->overflow)
+        console_error(con, "line too long (at most %d characters)", CONSOLE_LINE_MAX);
+    fn(con, (cancelled || con->overflow) ? NULL : con->line, ctx);
+    memset(con->line, 0, sizeof con->line);
+    con->len = 0;
+    con->overflow = 0;
+    if (!con->secret_fn)
+        console_prompt(con);
+}
+
 static void end_line(struct console *con)
 {
     console_write(con, "\n");
+    if (con->secret_fn) {
+        end_secret(con, 0);
+        return;
+    }
     if (con->overflow) {
         console_error(con, "line too long (at most %d characters)", CONSOLE_LINE_MAX);
     } else {
         con->line[con->len] = '\0';
-        console_exec(con, con->line);
+        if (console_exec(con, con->line) == CONSOLE_PENDING && con->secret_fn) {
+            con->overflow = 0;
+            return; /* the handler asked for a secret; its prompt is out */
+        }
     }
     con->len = 0;
     con->overflow = 0;
@@ -232,13 +267,18 @@ void console_feed(struct console *con, const uint8_t *data, size_t len)
             break;
         case CTRL_C:
             console_write(con, "^C\n");
+            if (con->secret_fn) {
+                end_secret(con, 1);
+                break;
+            }
             con->len = 0;
             con->overflow = 0;
             console_prompt(con);
             break;
         case CTRL_U:
             while (con->len > 0) {
-                con->write(con->write_ctx, "\b \b", 3);
+                if (!con->secret_fn)
+                    con->write(con->write_ctx, "\b \b", 3);
                 con->len--;
             }
             con->overflow = 0;
@@ -247,7 +287,8 @@ void console_feed(struct console *con, const uint8_t *data, size_t len)
         case DEL:
             if (con->len > 0 && !con->overflow) {
                 con->len--;
-                con->write(con->write_ctx, "\b \b", 3);
+                if (!con->secret_fn)
+                    con->write(con->write_ctx, "\b \b", 3);
             }
             break;
         case ESC:
@@ -258,7 +299,8 @@ void console_feed(struct console *con, const uint8_t *data, size_t len)
                 break; /* other control bytes and non-ASCII are ignored */
             if (con->len < CONSOLE_LINE_MAX) {
                 con->line[con->len++] = (char)ch;
-                con->write(con->write_ctx, (const char *)&ch, 1);
+                if (!con->secret_fn) /* secrets are never echoed */
+                    con->write(con->write_ctx, (const char *)&ch, 1);
             } else {
                 con->overflow = 1;
             }

@@ -37,6 +37,14 @@ struct console_cmd {
 
 typedef void (*console_write_fn)(void *ctx, const char *data, size_t len);
 
+/* A handler returns this when it asked for more input (console_ask_secret)
+ * and will finish later: the prompt is not printed yet. */
+#define CONSOLE_PENDING 1
+
+/* Receives the next line typed at a console_ask_secret() prompt, or NULL
+ * when the user pressed Ctrl-C. The line buffer is wiped after the call. */
+typedef void (*console_secret_fn)(struct console *con, const char *line, void *ctx);
+
 struct console {
     const struct console_cmd *const *tables; /* NULL-terminated list of tables */
     const char *prompt;
@@ -48,6 +56,8 @@ struct console {
     uint8_t overflow; /* the line grew past CONSOLE_LINE_MAX; refuse it at Enter */
     uint8_t last_cr;  /* previous byte was CR, so a following LF is the same Enter */
     uint8_t esc;      /* 0 none, 1 after ESC, 2 inside a CSI/SS3 sequence */
+    console_secret_fn secret_fn; /* set while a secret is being typed (no echo) */
+    void *secret_ctx;
 };
 
 void console_init(struct console *con, const struct console_cmd *const *tables,
@@ -68,6 +78,13 @@ int console_error(struct console *con, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* "error: usage: <name> [sub] <usage>" for the running command; returns -1. */
 int console_usage(struct console *con);
+/* Ask for a secret: print `prompt` (it must end in "password: "), read the
+ * next line without echo and hand it to `fn`. Called from a handler (which
+ * then returns CONSOLE_PENDING) or from a previous `fn` to ask again. The
+ * handler's argv points into the line buffer the secret will be typed into:
+ * copy what you need first. */
+void console_ask_secret(struct console *con, const char *prompt, console_secret_fn fn, void *ctx);
+
 /* List all commands, or only those named `topic` (NULL for all). Returns -1
  * with an error line when `topic` names no command. */
 int console_help(struct console *con, const char *topic);

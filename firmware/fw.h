@@ -3,8 +3,6 @@
 #ifndef FW_H
 #define FW_H
 
-/* Hostname until configuration says otherwise (DHCP option 12, banners). */
-#define FW_DEFAULT_HOSTNAME "relay"
 /* Watchdog timeout: far above the longest legitimate loop turn (a bounded
  * SQLite transaction or one PBKDF2 slice), far below what a stuck
  * appliance may cost in lost mail. */

@@ -2,14 +2,19 @@
 #include "fw.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "commands.h"
+#include "config.h"
+#include "crypto.h"
+#include "db.h"
 #include "console.h"
 #include "fwnet.h"
 #include "hal_board.h"
 #include "hal_bootctl.h"
 #include "hal_event.h"
 #include "hal_reset.h"
+#include "hal_storage.h"
 #include "hal_uart.h"
 #include "hal_watchdog.h"
 #include "log.h"
@@ -21,6 +26,7 @@
 static const struct console_cmd *const console_tables[] = {
     cmd_sys_table,
     cmd_net_table,
+    cmd_config_table,
     NULL,
 };
 
@@ -50,6 +56,39 @@ static void print_banner(void)
              hal_reset_cause_name(hal_reset_cause()), (unsigned long)boot.boot_count);
 }
 
+static void boot_say(const char *text)
+{
+    hal_uart_write(text, strlen(text));
+}
+
+/* Open the database; without it the appliance still boots, answers on the
+ * console and says why configuration is unavailable. */
+static void start_storage(void)
+{
+    char err[256], line[320];
+    if (crypto_init() != 0) {
+        log_err("boot", "crypto init failed: secrets cannot be sealed or opened");
+        boot_say("storage: crypto unavailable (see 'log')\r\n");
+    }
+    struct db *db = NULL;
+    int rc = db_open(&db, hal_storage_db_path(), err, sizeof err);
+    if (rc != DB_OK) {
+        log_err("db", "%s", err);
+        snprintf(line, sizeof line, "storage: unavailable: %s\r\n", err);
+        boot_say(line);
+        cfg_init(NULL);
+        return;
+    }
+    if (db_health(db)) {
+        log_err("db", "quick_check: %s", db_health(db));
+        snprintf(line, sizeof line, "storage: database check failed: %s\r\n", db_health(db));
+        boot_say(line);
+    }
+    log_info("db", "schema %lu.%lu", (unsigned long)DB_VERSION_MAJOR(db_version(db)),
+             (unsigned long)DB_VERSION_MINOR(db_version(db)));
+    cfg_init(db);
+}
+
 static void drain_uart(void)
 {
     uint8_t buf[UART_CHUNK];
@@ -63,8 +102,19 @@ void fw_main(void)
     print_banner();
     if (hal_watchdog_start(FW_WATCHDOG_MS) != 0)
         log_err("boot", "watchdog did not start");
-    if (fwnet_init(FW_DEFAULT_HOSTNAME) != 0)
+    start_storage();
+    /* lwIP keeps a pointer to the hostname, not a copy. */
+    static char hostname[DB_NAME_MAX + 1];
+    cfg_setting_get("hostname", hostname, sizeof hostname);
+    if (fwnet_init(hostname) != 0)
         log_err("boot", "network did not start");
+    struct cfg_net net;
+    if (cfg_net_load(&net) == 0) {
+        if (net.static_mode && fwnet_use_static(net.addr, net.mask, net.gateway) != 0)
+            log_err("boot", "stored static address is invalid; staying on DHCP");
+        fwnet_set_dns(0, net.dns[0]);
+        fwnet_set_dns(1, net.dns[1]);
+    }
     console_init(&console, console_tables, CONSOLE_PROMPT, uart_write, NULL);
     console_prompt(&console);
     for (;;) {

@@ -242,11 +242,15 @@ int fwnet_set_dns(int index, uint32_t addr)
 {
     if (index < 0 || index >= DNS_MAX_SERVERS)
         return -1;
+    if (dns_override[index] == addr)
+        return 0;
     dns_override[index] = addr;
     if (addr == 0) {
-        /* Back to DHCP's server; lwIP learns it again at the next ACK. */
+        /* Back to DHCP's server: lwIP learns it again at the next ACK, so
+         * ask for one now if a lease is held (never before: a renew
+         * without a lease would go to 0.0.0.0). */
         dns_setserver((u8_t)index, NULL);
-        if (mode == FWNET_DHCP)
+        if (mode == FWNET_DHCP && dhcp_supplied_address(&eth_netif))
             dhcp_renew(&eth_netif);
     }
     apply_dns_override();

@@ -23,11 +23,13 @@
 #include "hal_reset.h"
 #include "hal_rng.h"
 #include "hal_secret.h"
+#include "hal_storage.h"
 #include "hal_watchdog.h"
 
 static struct flashparts flash;
 static int flash_ready;
 static char state_dir[4096];
+static char db_path[4096 + 16];
 static enum hal_reset_cause reset_cause = HAL_RESET_POWER_ON;
 static struct hal_boot_state boot_state = {HAL_FLASH_SLOT_A, 0, 0};
 
@@ -49,6 +51,7 @@ int dev_hal_init(char *err, size_t errlen)
         return -1;
     }
     snprintf(state_dir, sizeof state_dir, "%s", dir);
+    snprintf(db_path, sizeof db_path, "%s/relay.db", state_dir);
     if (flashparts_open(&flash, state_dir, err, errlen) != 0)
         return -1;
     flash_ready = 1;
@@ -62,6 +65,8 @@ int dev_hal_init(char *err, size_t errlen)
 }
 
 const char *hal_board_name(void) { return "posix"; }
+
+const char *hal_storage_db_path(void) { return db_path; }
 
 /* --- flash --- */
 

@@ -1,6 +1,8 @@
 /* egress.c — slirp egress filter; see egress.h. */
 #include "egress.h"
 
+#include <stdio.h>
+
 #define ETH_HDR_LEN 14
 #define ETHERTYPE_IPV4 0x0800
 #define ETHERTYPE_ARP 0x0806
@@ -62,5 +64,40 @@ enum egress_verdict egress_check(const struct egress_policy *policy,
         return check_ipv4(policy, frame + ETH_HDR_LEN, len - ETH_HDR_LEN);
     default:
         return EGRESS_DROP; /* IPv6, VLAN tags, anything else */
+    }
+}
+
+static void ip_text(uint32_t a, char *out, size_t cap)
+{
+    snprintf(out, cap, "%u.%u.%u.%u", (unsigned)(a >> 24), (unsigned)(a >> 16) & 255,
+             (unsigned)(a >> 8) & 255, (unsigned)a & 255);
+}
+
+void egress_describe(const uint8_t *frame, size_t len, char *out, size_t cap)
+{
+    char src[16], dst[16];
+    if (len < ETH_HDR_LEN) {
+        snprintf(out, cap, "runt frame of %zu bytes", len);
+        return;
+    }
+    uint16_t type = be16(frame + 12);
+    const uint8_t *p = frame + ETH_HDR_LEN;
+    size_t n = len - ETH_HDR_LEN;
+    if (type == ETHERTYPE_ARP && n >= 28) {
+        ip_text(be32(p + 24), dst, sizeof dst);
+        snprintf(out, cap, "arp %s %s", be16(p + 6) == 1 ? "who-has" : "reply to", dst);
+    } else if (type == ETHERTYPE_IPV4 && n >= 20) {
+        ip_text(be32(p + 12), src, sizeof src);
+        ip_text(be32(p + 16), dst, sizeof dst);
+        size_t ihl = (size_t)(p[0] & 0x0F) * 4;
+        const char *proto = p[9] == 6 ? "tcp" : p[9] == IPPROTO_UDP_NUM ? "udp" : p[9] == 1 ? "icmp" : NULL;
+        if (proto && p[9] != 1 && n >= ihl + 4)
+            snprintf(out, cap, "ipv4 %s -> %s %s port %u", src, dst, proto, be16(p + ihl + 2));
+        else if (proto)
+            snprintf(out, cap, "ipv4 %s -> %s %s", src, dst, proto);
+        else
+            snprintf(out, cap, "ipv4 %s -> %s protocol %u", src, dst, p[9]);
+    } else {
+        snprintf(out, cap, "ethertype 0x%04x, %zu bytes", type, len);
     }
 }

@@ -22,4 +22,9 @@ enum egress_verdict { EGRESS_PASS = 0, EGRESS_DROP = 1 };
 enum egress_verdict egress_check(const struct egress_policy *policy,
                                  const uint8_t *frame, size_t len);
 
+/* One line saying what a frame is, for the board's drop log: e.g.
+ * "ipv4 10.0.2.15 -> 10.0.2.3 udp port 53", "arp who-has 10.0.2.1",
+ * "ethertype 0x86dd". */
+void egress_describe(const uint8_t *frame, size_t len, char *out, size_t cap);
+
 #endif

@@ -265,6 +265,14 @@ int slirpnet_send(struct slirpnet *sn, const uint8_t *frame, size_t len)
 {
     if (egress_check(&sn->policy, frame, len) != EGRESS_PASS) {
         sn->egress_dropped++;
+        /* Say what was refused, without flooding: the first few, then
+         * every 1000th. */
+        if (sn->egress_dropped <= 10 || sn->egress_dropped % 1000 == 0) {
+            char what[96];
+            egress_describe(frame, len, what, sizeof what);
+            fprintf(stderr, "board: egress dropped #%llu: %s\n",
+                    (unsigned long long)sn->egress_dropped, what);
+        }
         return -1;
     }
     queue_push(&sn->to_slirp, frame, len);

@@ -1,0 +1,209 @@
+/* db.c — open, check, migrate, transactions; see db.h. */
+#include "db.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db_internal.h"
+
+/* Config commands and tests may hold the database for a moment from
+ * another connection (the sqlite3 shell in a test); wait that long. */
+#define BUSY_TIMEOUT_MS 2000
+
+int db_rc_from(int rc)
+{
+    switch (rc & 0xFF) {
+    case SQLITE_OK:
+    case SQLITE_DONE:
+    case SQLITE_ROW: return DB_OK;
+    case SQLITE_CONSTRAINT: return DB_EEXISTS;
+    case SQLITE_NOTADB:
+    case SQLITE_CORRUPT: return DB_ENOTDB;
+    case SQLITE_FULL: return DB_EFULL;
+    default: return DB_EIO;
+    }
+}
+
+int db_prepare(struct db *db, const char *sql, sqlite3_stmt **st)
+{
+    int rc = sqlite3_prepare_v2(db->h, sql, -1, st, NULL);
+    return rc == SQLITE_OK ? DB_OK : db_rc_from(rc);
+}
+
+int db_step_done(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? DB_OK : db_rc_from(rc);
+}
+
+void db_column_text(sqlite3_stmt *st, int col, char *buf, size_t cap)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    snprintf(buf, cap, "%s", t ? (const char *)t : "");
+}
+
+static int exec(struct db *db, const char *sql)
+{
+    return db_rc_from(sqlite3_exec(db->h, sql, NULL, NULL, NULL));
+}
+
+static int read_version(struct db *db, uint32_t *v)
+{
+    sqlite3_stmt *st;
+    int rc = db_prepare(db, "PRAGMA user_version", &st);
+    if (rc)
+        return rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *v = (uint32_t)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? DB_OK : db_rc_from(rc);
+}
+
+/* quick_check returns "ok" or up to N lines of problems. */
+static void quick_check(struct db *db)
+{
+    sqlite3_stmt *st;
+    db->health[0] = '\0';
+    if (db_prepare(db, "PRAGMA quick_check(3)", &st) != DB_OK) {
+        snprintf(db->health, sizeof db->health, "quick_check failed: %s", sqlite3_errmsg(db->h));
+        return;
+    }
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *line = (const char *)sqlite3_column_text(st, 0);
+        if (line && strcmp(line, "ok") != 0 && !db->health[0])
+            snprintf(db->health, sizeof db->health, "%s", line);
+    }
+    if (rc != SQLITE_DONE && !db->health[0])
+        snprintf(db->health, sizeof db->health, "quick_check failed: %s", sqlite3_errmsg(db->h));
+    sqlite3_finalize(st);
+}
+
+static int migrate(struct db *db, const struct db_migration *m, size_t count, uint32_t target,
+                   char *err, size_t errlen)
+{
+    uint32_t v;
+    int rc = read_version(db, &v);
+    if (rc) {
+        snprintf(err, errlen, "cannot read schema version: %s", sqlite3_errmsg(db->h));
+        return rc;
+    }
+    if (v >= target) {
+        db->version = v; /* same major, same or newer minor: additive, usable */
+        return DB_OK;
+    }
+    if ((rc = db_begin(db)) != DB_OK) {
+        snprintf(err, errlen, "cannot start migration: %s", sqlite3_errmsg(db->h));
+        return rc;
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (m[i].to <= v || m[i].to > target)
+            continue;
+        if ((rc = exec(db, m[i].sql)) != DB_OK) {
+            snprintf(err, errlen, "migration to %u.%u failed: %s", DB_VERSION_MAJOR(m[i].to),
+                     DB_VERSION_MINOR(m[i].to), sqlite3_errmsg(db->h));
+            db_rollback(db);
+            return rc;
+        }
+    }
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %lu", (unsigned long)target);
+    if ((rc = exec(db, sql)) != DB_OK || (rc = db_commit(db)) != DB_OK) {
+        snprintf(err, errlen, "cannot commit migration: %s", sqlite3_errmsg(db->h));
+        db_rollback(db);
+        return rc;
+    }
+    db->version = target;
+    return DB_OK;
+}
+
+int db_open_with(struct db **out, const char *path, const struct db_migration *migrations,
+                 size_t count, uint32_t target, char *err, size_t errlen)
+{
+    *out = NULL;
+    struct db *db = calloc(1, sizeof *db);
+    if (!db) {
+        snprintf(err, errlen, "out of memory");
+        return DB_EIO;
+    }
+    int rc = sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open %s: %s", path, db->h ? sqlite3_errmsg(db->h) : "?");
+        db_close(db);
+        return db_rc_from(rc);
+    }
+    sqlite3_extended_result_codes(db->h, 0);
+    sqlite3_busy_timeout(db->h, BUSY_TIMEOUT_MS);
+    /* The first statement reads the header: a file that is not a database
+     * fails here, and a newer major is refused here, before anything —
+     * even the journal mode — is written. */
+    uint32_t v;
+    if ((rc = read_version(db, &v)) != DB_OK) {
+        snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(db->h));
+        db_close(db);
+        return rc;
+    }
+    if (DB_VERSION_MAJOR(v) > DB_VERSION_MAJOR(target)) {
+        snprintf(err, errlen, "database schema %u.%u is newer than this firmware's %u.%u; "
+                 "left untouched", DB_VERSION_MAJOR(v), DB_VERSION_MINOR(v),
+                 DB_VERSION_MAJOR(target), DB_VERSION_MINOR(target));
+        db_close(db);
+        return DB_ETOONEW;
+    }
+    sqlite3_stmt *st;
+    rc = sqlite3_prepare_v2(db->h, "PRAGMA journal_mode=WAL", -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        const char *mode = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+        rc = (mode && strcmp(mode, "wal") == 0) ? SQLITE_OK : (rc == SQLITE_ROW ? SQLITE_ERROR : rc);
+        sqlite3_finalize(st);
+    }
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(db->h));
+        int mapped = db_rc_from(rc);
+        db_close(db);
+        return mapped == DB_OK ? DB_EIO : mapped;
+    }
+    if ((rc = exec(db, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON")) != DB_OK) {
+        snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(db->h));
+        db_close(db);
+        return rc;
+    }
+    quick_check(db);
+    if ((rc = migrate(db, migrations, count, target, err, errlen)) != DB_OK) {
+        db_close(db);
+        return rc;
+    }
+    *out = db;
+    return DB_OK;
+}
+
+int db_open(struct db **out, const char *path, char *err, size_t errlen)
+{
+    return db_open_with(out, path, db_schema_migrations, db_schema_migration_count,
+                        DB_SCHEMA_VERSION, err, errlen);
+}
+
+void db_close(struct db *db)
+{
+    if (!db)
+        return;
+    sqlite3_close_v2(db->h);
+    free(db);
+}
+
+const char *db_health(const struct db *db) { return db->health[0] ? db->health : NULL; }
+uint32_t db_version(const struct db *db) { return db->version; }
+const char *db_errmsg(const struct db *db) { return sqlite3_errmsg(db->h); }
+
+int db_begin(struct db *db) { return exec(db, "BEGIN IMMEDIATE"); }
+int db_commit(struct db *db) { return exec(db, "COMMIT"); }
+
+void db_rollback(struct db *db)
+{
+    if (!sqlite3_get_autocommit(db->h))
+        sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+}

@@ -1,0 +1,78 @@
+/* db_config.h — configuration rows: allowed domains, smart hosts, the
+ * inbound allowlist, settings and the audit log.
+ *
+ * Storage only: values arrive validated (firmware/config.c). Each call is
+ * one statement; callers wrap a command's calls and its audit row in one
+ * transaction (db_begin/db_commit). */
+#ifndef DB_CONFIG_H
+#define DB_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "db.h"
+
+#define DB_NAME_MAX 253  /* a DNS name */
+#define DB_USER_MAX 128  /* a smart-host user name */
+#define DB_SEALED_MAX 320 /* a sealed password (crypto.h) */
+#define DB_TEXT_MAX 256  /* a setting value or an audit line */
+
+/* --- allowed domains --- */
+int db_domain_add(struct db *db, const char *name, int64_t now);
+int db_domain_exists(struct db *db, const char *name);
+/* Rows that depend on the domain: smart hosts, and queued recipients not
+ * yet delivered or failed. */
+int db_domain_usage(struct db *db, const char *name, int64_t *smarthosts, int64_t *queued);
+/* Delete the domain and its smart hosts (queued mail stays queued). */
+int db_domain_del(struct db *db, const char *name);
+typedef void (*db_domain_fn)(void *ctx, const char *name, int64_t smarthosts);
+int db_domain_list(struct db *db, db_domain_fn fn, void *ctx);
+
+/* --- smart hosts --- */
+struct db_smarthost {
+    int64_t id;
+    char domain[DB_NAME_MAX + 1];
+    char host[DB_NAME_MAX + 1];
+    int32_t port;
+    int64_t priority;
+    char tls[8]; /* may | encrypt | verify | none */
+    char username[DB_USER_MAX + 1]; /* "" when no credentials */
+    uint8_t sealed[DB_SEALED_MAX];  /* sealed password; sealed_len 0 when none */
+    size_t sealed_len;
+    int auth_plaintext;
+    int64_t tls_downgrades;
+};
+
+/* Insert; sets sh->id. DB_EEXISTS for a duplicate (domain, host, port). */
+int db_smarthost_add(struct db *db, struct db_smarthost *sh, int64_t now);
+int db_smarthost_get(struct db *db, int64_t id, struct db_smarthost *sh);
+/* Replace every column of row sh->id. */
+int db_smarthost_update(struct db *db, const struct db_smarthost *sh, int64_t now);
+int db_smarthost_del(struct db *db, int64_t id);
+/* Id of the row with this (domain, host, port), 0 when none. */
+int64_t db_smarthost_find(struct db *db, const char *domain, const char *host, int32_t port);
+typedef void (*db_smarthost_fn)(void *ctx, const struct db_smarthost *sh);
+/* Ordered by domain, then priority, then id; `domain` NULL for all. */
+int db_smarthost_list(struct db *db, const char *domain, db_smarthost_fn fn, void *ctx);
+
+/* --- inbound allowlist --- */
+int db_allow_add(struct db *db, const char *cidr, int family, const uint8_t addr[16],
+                 int prefix, int64_t now);
+int db_allow_del(struct db *db, const char *cidr);
+typedef void (*db_allow_fn)(void *ctx, const char *cidr, int family, const uint8_t addr[16],
+                            int prefix);
+int db_allow_list(struct db *db, db_allow_fn fn, void *ctx);
+
+/* --- settings --- */
+/* DB_ENOTFOUND when the key was never set. */
+int db_setting_get(struct db *db, const char *key, char *value, size_t cap);
+int db_setting_set(struct db *db, const char *key, const char *value);
+int db_setting_unset(struct db *db, const char *key);
+
+/* --- audit log --- */
+int db_audit_add(struct db *db, int64_t now, const char *actor, const char *action);
+typedef void (*db_audit_fn)(void *ctx, int64_t at, const char *actor, const char *action);
+/* The last `n` entries, oldest first. */
+int db_audit_list(struct db *db, int n, db_audit_fn fn, void *ctx);
+
+#endif

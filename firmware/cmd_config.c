@@ -1,0 +1,466 @@
+/* cmd_config.c — domain, smarthost, allow, settings and audit commands.
+ * Words in, one line out; every rule is in config.c. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clockfmt.h"
+#include "commands.h"
+#include "config.h"
+#include "crypto.h"
+#include "db.h"
+
+#define PASSWORD_PROMPT "password: "
+#define REPEAT_PROMPT "repeat password: "
+
+static int64_t parse_id(const char *text)
+{
+    if (!*text || strlen(text) > 15)
+        return 0;
+    int64_t v = 0;
+    for (const char *p = text; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return 0;
+        v = v * 10 + (*p - '0');
+    }
+    return v;
+}
+
+/* --- domain --- */
+
+static int cmd_domain_add(struct console *con, int argc, char **argv)
+{
+    char err[CFG_ERR_MAX];
+    if (argc != 1)
+        return console_usage(con);
+    if (cfg_domain_add(argv[0], err, sizeof err) != 0)
+        return console_error(con, "%s", err);
+    char dom[DB_NAME_MAX + 1];
+    cfg_check_domain(argv[0], dom, err, sizeof err);
+    console_printf(con, "ok: domain %s allowed\n", dom);
+    return 0;
+}
+
+static void print_domain(void *ctx, const char *name, int64_t smarthosts)
+{
+    console_printf(ctx, "%-40s %lld smart host%s\n", name, (long long)smarthosts,
+                   smarthosts == 1 ? "" : "s");
+}
+
+static int count_rows;
+
+static void count_domain(void *ctx, const char *name, int64_t smarthosts)
+{
+    (void)ctx;
+    (void)name;
+    (void)smarthosts;
+    count_rows++;
+}
+
+static int cmd_domain_list(struct console *con, int argc, char **argv)
+{
+    (void)argv;
+    if (argc != 0)
+        return console_usage(con);
+    if (!cfg_db())
+        return console_error(con, "storage is unavailable (see 'log')");
+    count_rows = 0;
+    if (db_domain_list(cfg_db(), count_domain, NULL) != DB_OK ||
+        (count_rows && db_domain_list(cfg_db(), print_domain, con) != DB_OK))
+        return console_error(con, "storage error: %s", db_errmsg(cfg_db()));
+    if (!count_rows)
+        console_printf(con, "no allowed domains (domain add <domain>)\n");
+    return 0;
+}
+
+static int cmd_domain_del(struct console *con, int argc, char **argv)
+{
+    char err[CFG_ERR_MAX], note[CFG_ERR_MAX];
+    int force = argc == 2 && strcmp(argv[1], "force") == 0;
+    if (argc != 1 && !force)
+        return console_usage(con);
+    if (cfg_domain_del(argv[0], force, note, sizeof note, err, sizeof err) != 0)
+        return console_error(con, "%s", err);
+    char dom[DB_NAME_MAX + 1];
+    cfg_check_domain(argv[0], dom, err, sizeof err);
+    console_printf(con, "ok: domain %s deleted%s\n", dom, note);
+    return 0;
+}
+
+/* --- smarthost --- */
+
+/* A change waiting for its password to be typed twice. */
+static struct {
+    int adding;
+    int64_t id;
+    struct cfg_smarthost_change change;
+    char domain[DB_NAME_MAX + 1], host[DB_NAME_MAX + 1], tls[8], user[DB_USER_MAX + 1];
+    char first[CFG_PASSWORD_MAX + 1];
+} pending;
+
+static void pending_clear(void) { crypto_wipe(&pending, sizeof pending); }
+
+/* Copy the change's strings out of the console line (see console_ask_secret). */
+static void pending_keep(int adding, int64_t id, const struct cfg_smarthost_change *c)
+{
+    pending_clear();
+    pending.adding = adding;
+    pending.id = id;
+    pending.change = *c;
+#define KEEP(field)                                                                  \
+    if (c->field) {                                                                  \
+        snprintf(pending.field, sizeof pending.field, "%s", c->field);              \
+        pending.change.field = pending.field;                                        \
+    }
+    KEEP(domain)
+    KEEP(host)
+    KEEP(tls)
+    KEEP(user)
+#undef KEEP
+}
+
+static void report_done(struct console *con, int adding, int64_t id,
+                        const struct cfg_smarthost_change *c)
+{
+    if (adding)
+        console_printf(con, "ok: smart host %lld added for %s\n", (long long)id, c->domain);
+    else
+        console_printf(con, "ok: smart host %lld changed\n", (long long)id);
+}
+
+static int apply(struct console *con, int adding, int64_t id, const struct cfg_smarthost_change *c,
+                 const char *password)
+{
+    char err[CFG_ERR_MAX];
+    int rc = adding ? cfg_smarthost_add(c, password, &id, err, sizeof err)
+                    : cfg_smarthost_set(id, c, password, err, sizeof err);
+    if (rc != 0)
+        return console_error(con, "%s", err);
+    report_done(con, adding, id, c);
+    return 0;
+}
+
+static void got_repeat(struct console *con, const char *line, void *ctx)
+{
+    (void)ctx;
+    if (!line)
+        console_error(con, "cancelled; nothing changed");
+    else if (strcmp(line, pending.first) != 0)
+        console_error(con, "the passwords do not match; nothing changed");
+    else
+        apply(con, pending.adding, pending.id, &pending.change, line);
+    pending_clear();
+}
+
+static void got_password(struct console *con, const char *line, void *ctx)
+{
+    (void)ctx;
+    char err[CFG_ERR_MAX];
+    if (!line) {
+        console_error(con, "cancelled; nothing changed");
+        pending_clear();
+        return;
+    }
+    if (cfg_check_password(line, err, sizeof err) != 0) {
+        console_error(con, "%s; nothing changed", err);
+        pending_clear();
+        return;
+    }
+    snprintf(pending.first, sizeof pending.first, "%s", line);
+    console_ask_secret(con, REPEAT_PROMPT, got_repeat, NULL);
+}
+
+/* Parse "[host H] [port N] [priority N] [tls P] [user U] [nouser]
+ * [auth-plaintext [on|off]]" into `c`; `adding` allows only add's forms. */
+static int parse_options(struct console *con, int adding, int argc, char **argv,
+                         struct cfg_smarthost_change *c)
+{
+    char err[CFG_ERR_MAX];
+    for (int i = 0; i < argc; i++) {
+        const char *k = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int *seen = NULL;
+        if (strcmp(k, "host") == 0 && !adding) {
+            seen = &c->has_host;
+        } else if (strcmp(k, "port") == 0) {
+            seen = &c->has_port;
+            if (v && cfg_parse_port(v, &c->port, err, sizeof err) != 0)
+                return console_error(con, "%s", err);
+        } else if (strcmp(k, "priority") == 0) {
+            seen = &c->has_priority;
+            if (v && cfg_parse_priority(v, &c->priority, err, sizeof err) != 0)
+                return console_error(con, "%s", err);
+        } else if (strcmp(k, "tls") == 0) {
+            seen = &c->has_tls;
+        } else if (strcmp(k, "user") == 0) {
+            if (c->user)
+                return console_error(con, "'%s' given twice", k);
+            if (!v)
+                return console_usage(con);
+            c->user = v;
+            i++;
+            continue;
+        } else if (strcmp(k, "nouser") == 0 && !adding) {
+            if (c->user)
+                return console_error(con, "'user' and 'nouser' exclude each other");
+            c->user = "";
+            continue;
+        } else if (strcmp(k, "auth-plaintext") == 0) {
+            if (c->has_auth_plaintext)
+                return console_error(con, "'%s' given twice", k);
+            c->has_auth_plaintext = 1;
+            c->auth_plaintext = 1;
+            if (!adding) {
+                if (!v || (strcmp(v, "on") != 0 && strcmp(v, "off") != 0))
+                    return console_error(con, "auth-plaintext takes on or off");
+                c->auth_plaintext = strcmp(v, "on") == 0;
+                i++;
+            }
+            continue;
+        } else {
+            return console_error(con, "unexpected '%s'; usage: %s", k, con->current->usage);
+        }
+        if (*seen)
+            return console_error(con, "'%s' given twice", k);
+        if (!v)
+            return console_error(con, "'%s' needs a value", k);
+        *seen = 1;
+        if (strcmp(k, "host") == 0)
+            c->host = v;
+        else if (strcmp(k, "tls") == 0)
+            c->tls = v;
+        i++;
+    }
+    return 0;
+}
+
+static int start(struct console *con, int adding, int64_t id, const struct cfg_smarthost_change *c)
+{
+    char err[CFG_ERR_MAX];
+    int needs_password;
+    int rc = adding ? cfg_smarthost_check_add(c, &needs_password, err, sizeof err)
+                    : cfg_smarthost_check_set(id, c, &needs_password, err, sizeof err);
+    if (rc != 0)
+        return console_error(con, "%s", err);
+    if (!needs_password)
+        return apply(con, adding, id, c, NULL);
+    pending_keep(adding, id, c);
+    console_ask_secret(con, PASSWORD_PROMPT, got_password, NULL);
+    return CONSOLE_PENDING;
+}
+
+static int cmd_smarthost_add(struct console *con, int argc, char **argv)
+{
+    if (argc < 2)
+        return console_usage(con);
+    struct cfg_smarthost_change c = {0};
+    c.domain = argv[0];
+    c.host = argv[1];
+    c.has_host = 1;
+    if (parse_options(con, 1, argc - 2, argv + 2, &c) != 0)
+        return -1;
+    return start(con, 1, 0, &c);
+}
+
+static int cmd_smarthost_set(struct console *con, int argc, char **argv)
+{
+    if (argc < 2)
+        return console_usage(con);
+    int64_t id = parse_id(argv[0]);
+    if (!id)
+        return console_error(con, "'%s' is not a smart host id (see 'smarthost list')", argv[0]);
+    struct cfg_smarthost_change c = {0};
+    if (parse_options(con, 0, argc - 1, argv + 1, &c) != 0)
+        return -1;
+    return start(con, 0, id, &c);
+}
+
+static int cmd_smarthost_del(struct console *con, int argc, char **argv)
+{
+    if (argc != 1)
+        return console_usage(con);
+    int64_t id = parse_id(argv[0]);
+    if (!id)
+        return console_error(con, "'%s' is not a smart host id (see 'smarthost list')", argv[0]);
+    char err[CFG_ERR_MAX];
+    if (cfg_smarthost_del(id, err, sizeof err) != 0)
+        return console_error(con, "%s", err);
+    console_printf(con, "ok: smart host %lld deleted\n", (long long)id);
+    return 0;
+}
+
+static void print_smarthost(void *ctx, const struct db_smarthost *sh)
+{
+    char auth[DB_USER_MAX + 32] = "-";
+    if (sh->username[0])
+        snprintf(auth, sizeof auth, "user %s%s", sh->username,
+                 sh->auth_plaintext ? " auth-plaintext" : "");
+    console_printf(ctx, "%-4lld %-24s %-28s %-5d %-8lld %-8s %s\n", (long long)sh->id,
+                   sh->domain, sh->host, (int)sh->port, (long long)sh->priority, sh->tls, auth);
+}
+
+static void count_smarthost(void *ctx, const struct db_smarthost *sh)
+{
+    (void)ctx;
+    (void)sh;
+    count_rows++;
+}
+
+static int cmd_smarthost_list(struct console *con, int argc, char **argv)
+{
+    if (argc > 1)
+        return console_usage(con);
+    char dom[DB_NAME_MAX + 1], err[CFG_ERR_MAX];
+    if (argc == 1 && cfg_check_domain(argv[0], dom, err, sizeof err) != 0)
+        return console_error(con, "%s", err);
+    if (!cfg_db())
+        return console_error(con, "storage is unavailable (see 'log')");
+    const char *filter = argc == 1 ? dom : NULL;
+    count_rows = 0;
+    if (db_smarthost_list(cfg_db(), filter, count_smarthost, NULL) != DB_OK)
+        return console_error(con, "storage error: %s", db_errmsg(cfg_db()));
+    if (!count_rows) {
+        console_printf(con, "no smart hosts%s%s\n", filter ? " for " : "", filter ? filter : "");
+        return 0;
+    }
+    console_printf(con, "%-4s %-24s %-28s %-5s %-8s %-8s %s\n", "id", "domain", "host", "port",
+                   "priority", "tls", "auth");
+    if (db_smarthost_list(cfg_db(), filter, print_smarthost, con) != DB_OK)
+        return console_error(con, "storage error: %s", db_errmsg(cfg_db()));
+    return 0;
+}
+
+/* --- allow --- */
+
+static int cmd_allow_add(struct console *con, int argc, char **argv)
+{
+    char err[CFG_ERR_MAX], canon[64];
+    if (argc != 1)
+        return console_usage(con);
+    if (cfg_allow_add(argv[0], canon, sizeof canon, err, sizeof err) != 0)
+        return console_error(con, "%s", err);
+    console_printf(con, "ok: %s allowed\n", canon);
+    return 0;
+}
+
+static int cmd_allow_del(struct console *con, int argc, char **argv)
+{
+    char err[CFG_ERR_MAX], canon[64];
+    if (argc != 1)
+        return console_usage(con);
+    if (cfg_allow_del(argv[0], canon, sizeof canon, err, sizeof err) != 0)
+        return console_error(con, "%s", err);
+    console_printf(con, "ok: %s removed\n", canon);
+    return 0;
+}
+
+static void print_allow(void *ctx, const char *cidr, int family, const uint8_t addr[16], int prefix)
+{
+    (void)family;
+    (void)addr;
+    (void)prefix;
+    console_printf(ctx, "%s\n", cidr);
+    count_rows++;
+}
+
+static int cmd_allow_list(struct console *con, int argc, char **argv)
+{
+    (void)argv;
+    if (argc != 0)
+        return console_usage(con);
+    if (!cfg_db())
+        return console_error(con, "storage is unavailable (see 'log')");
+    count_rows = 0;
+    if (db_allow_list(cfg_db(), print_allow, con) != DB_OK)
+        return console_error(con, "storage error: %s", db_errmsg(cfg_db()));
+    if (!count_rows)
+        console_printf(con, "no allowed networks: all inbound mail is refused (allow add <cidr>)\n");
+    return 0;
+}
+
+/* --- settings --- */
+
+static int cmd_settings_list(struct console *con, int argc, char **argv)
+{
+    (void)argv;
+    if (argc != 0)
+        return console_usage(con);
+    for (const struct cfg_setting *s = cfg_settings; s->key; s++) {
+        char v[DB_TEXT_MAX];
+        cfg_setting_get(s->key, v, sizeof v);
+        console_printf(con, "%-22s %-20s %s%s\n", s->key, v[0] ? v : "\"\"",
+                       strcmp(v, s->def) == 0 ? "(default) " : "", s->help);
+    }
+    return 0;
+}
+
+static int cmd_settings_set(struct console *con, int argc, char **argv)
+{
+    char err[CFG_ERR_MAX];
+    if (argc != 2)
+        return console_usage(con);
+    if (cfg_setting_set(argv[0], argv[1], err, sizeof err) != 0)
+        return console_error(con, "%s", err);
+    console_printf(con, "ok: %s = %s\n", argv[0], argv[1][0] ? argv[1] : "\"\"");
+    return 0;
+}
+
+static int cmd_settings_reset(struct console *con, int argc, char **argv)
+{
+    char err[CFG_ERR_MAX], v[DB_TEXT_MAX];
+    if (argc != 1)
+        return console_usage(con);
+    if (cfg_setting_reset(argv[0], err, sizeof err) != 0)
+        return console_error(con, "%s", err);
+    cfg_setting_get(argv[0], v, sizeof v);
+    console_printf(con, "ok: %s = %s (default)\n", argv[0], v[0] ? v : "\"\"");
+    return 0;
+}
+
+/* --- audit --- */
+
+static void print_audit(void *ctx, int64_t at, const char *actor, const char *action)
+{
+    char when[CLOCKFMT_UTC_LEN];
+    console_printf(ctx, "%s %-8s %s\n", clockfmt_utc(at, when), actor, action);
+}
+
+static int cmd_audit(struct console *con, int argc, char **argv)
+{
+    int64_t n = 20;
+    if (argc > 1)
+        return console_usage(con);
+    if (argc == 1 && ((n = parse_id(argv[0])) <= 0 || n > 1000))
+        return console_error(con, "N must be 1..1000");
+    if (!cfg_db())
+        return console_error(con, "storage is unavailable (see 'log')");
+    if (db_audit_list(cfg_db(), (int)n, print_audit, con) != DB_OK)
+        return console_error(con, "storage error: %s", db_errmsg(cfg_db()));
+    return 0;
+}
+
+const struct console_cmd cmd_config_table[] = {
+    {"domain", "add", "<domain>", "allow mail for a domain", cmd_domain_add},
+    {"domain", "list", "", "allowed domains", cmd_domain_list},
+    {"domain", "del", "<domain> [force]", "stop allowing a domain (force: also its smart hosts)",
+     cmd_domain_del},
+    {"smarthost", "add",
+     "<domain> <host> [port N] [priority N] [tls may|encrypt|verify|none] [user NAME] "
+     "[auth-plaintext]",
+     "add a smart host for an allowed domain (user: asks for the password)", cmd_smarthost_add},
+    {"smarthost", "list", "[<domain>]", "smart hosts by domain, lowest priority first",
+     cmd_smarthost_list},
+    {"smarthost", "set",
+     "<id> [host H] [port N] [priority N] [tls ...] [user NAME | nouser] [auth-plaintext on|off]",
+     "change a smart host (credentials asked again when they could go elsewhere)",
+     cmd_smarthost_set},
+    {"smarthost", "del", "<id>", "delete a smart host", cmd_smarthost_del},
+    {"allow", "add", "<cidr>", "accept mail from a source network", cmd_allow_add},
+    {"allow", "list", "", "source networks mail is accepted from", cmd_allow_list},
+    {"allow", "del", "<cidr>", "stop accepting mail from a network", cmd_allow_del},
+    {"settings", "list", "", "settings, their values and defaults", cmd_settings_list},
+    {"settings", "set", "<key> <value>", "change a setting", cmd_settings_set},
+    {"settings", "reset", "<key>", "put a setting back to its default", cmd_settings_reset},
+    {"audit", NULL, "[N]", "last N configuration changes (default 20)", cmd_audit},
+    {NULL, NULL, NULL, NULL, NULL},
+};

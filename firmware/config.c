@@ -1,0 +1,765 @@
+/* config.c — validation and configuration changes; see config.h. */
+#include "config.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "addr.h"
+#include "crypto.h"
+#include "db.h"
+#include "hal_clock.h"
+#include "log.h"
+
+#define ACTOR "console" /* who makes changes, until console login exists */
+
+static struct db *store;
+
+void cfg_init(struct db *db) { store = db; }
+struct db *cfg_db(void) { return store; }
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static int no_store(char *err, size_t errlen)
+{
+    return fail(err, errlen, "storage is unavailable (see 'log')");
+}
+
+static int storage_error(char *err, size_t errlen, int rc)
+{
+    log_err("config", "storage error %d: %s", rc, db_errmsg(store));
+    return fail(err, errlen, "storage error: %s", db_errmsg(store));
+}
+
+/* Finish the writes of one command: its audit line, then commit. The line
+ * is cut at DB_TEXT_MAX; a long host name must not fail a change. */
+static int commit_with_audit(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int commit_with_audit(char *err, size_t errlen, const char *fmt, ...)
+{
+    char action[DB_TEXT_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(action, sizeof action, fmt, ap);
+    va_end(ap);
+    int rc = db_audit_add(store, hal_clock_wall(), ACTOR, action);
+    if (rc == DB_OK)
+        rc = db_commit(store);
+    if (rc != DB_OK) {
+        storage_error(err, errlen, rc);
+        db_rollback(store);
+        return -1;
+    }
+    log_info("config", "%s", action);
+    return 0;
+}
+
+/* --- validation --- */
+
+/* One DNS label: 1..63 of [A-Za-z0-9-], not starting or ending with '-'. */
+static int label_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '-')
+            return 0;
+    return 1;
+}
+
+/* Checks a DNS name; returns its label count, or 0 when invalid. Also sets
+ * *last_numeric when the last label is all digits (then it would be an IP). */
+static int dns_name_labels(const char *text, int *last_numeric)
+{
+    size_t len = strlen(text);
+    if (len == 0 || len > DB_NAME_MAX)
+        return 0;
+    int labels = 0;
+    const char *p = text;
+    for (;;) {
+        const char *dot = strchr(p, '.');
+        size_t n = dot ? (size_t)(dot - p) : strlen(p);
+        if (!label_ok(p, n))
+            return 0;
+        labels++;
+        if (!dot) {
+            *last_numeric = 1;
+            for (size_t i = 0; i < n; i++)
+                if (!isdigit((unsigned char)p[i]))
+                    *last_numeric = 0;
+            return labels;
+        }
+        p = dot + 1;
+    }
+}
+
+static void lower_copy(char *out, const char *in, size_t cap)
+{
+    size_t i = 0;
+    for (; in[i] && i + 1 < cap; i++)
+        out[i] = (char)tolower((unsigned char)in[i]);
+    out[i] = '\0';
+}
+
+int cfg_check_domain(const char *text, char out[DB_NAME_MAX + 1], char *err, size_t errlen)
+{
+    int numeric = 0;
+    int labels = dns_name_labels(text, &numeric);
+    if (labels < 2 || numeric)
+        return fail(err, errlen, "'%s' is not a valid domain name (like example.com)", text);
+    lower_copy(out, text, DB_NAME_MAX + 1);
+    return 0;
+}
+
+int cfg_check_host(const char *text, char out[DB_NAME_MAX + 1], int *is_ip, char *err,
+                   size_t errlen)
+{
+    char inner[ADDR_IP6_STRLEN];
+    size_t len = strlen(text);
+    uint32_t v4;
+    uint8_t v6[16];
+    *is_ip = 1;
+    if (addr_ip4_parse(text, &v4) == 0) {
+        addr_ip4_format(v4, out);
+        return 0;
+    }
+    const char *v6text = text;
+    if (len > 2 && text[0] == '[' && text[len - 1] == ']' && len - 2 < sizeof inner) {
+        memcpy(inner, text + 1, len - 2);
+        inner[len - 2] = '\0';
+        v6text = inner;
+    }
+    if (addr_ip6_parse(v6text, v6) == 0) {
+        addr_ip6_format(v6, out);
+        return 0;
+    }
+    *is_ip = 0;
+    int numeric = 0;
+    if (dns_name_labels(text, &numeric) == 0 || numeric)
+        return fail(err, errlen, "host '%s' is neither a valid DNS name nor an IP address", text);
+    lower_copy(out, text, DB_NAME_MAX + 1);
+    return 0;
+}
+
+static int parse_decimal(const char *text, int64_t max, int64_t *out)
+{
+    if (!*text || strlen(text) > 18)
+        return -1;
+    int64_t v = 0;
+    for (const char *p = text; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        v = v * 10 + (*p - '0');
+    }
+    if (v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int cfg_parse_port(const char *text, int32_t *port, char *err, size_t errlen)
+{
+    int64_t v;
+    if (parse_decimal(text, 65535, &v) != 0 || v < 1)
+        return fail(err, errlen, "port '%s' is out of range (1..65535)", text);
+    *port = (int32_t)v;
+    return 0;
+}
+
+int cfg_parse_priority(const char *text, int64_t *prio, char *err, size_t errlen)
+{
+    if (text[0] == '-')
+        return fail(err, errlen, "priority must be 0 or more (lower is tried first)");
+    int64_t v;
+    if (parse_decimal(text, 1000000, &v) != 0)
+        return fail(err, errlen, "priority '%s' is not a number from 0 to 1000000", text);
+    *prio = v;
+    return 0;
+}
+
+int cfg_check_tls(const char *text, char *err, size_t errlen)
+{
+    static const char *const policies[] = {"may", "encrypt", "verify", "none"};
+    for (size_t i = 0; i < sizeof policies / sizeof policies[0]; i++)
+        if (strcmp(text, policies[i]) == 0)
+            return 0;
+    return fail(err, errlen, "tls must be may, encrypt, verify or none, not '%s'", text);
+}
+
+static int printable(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x21 || (unsigned char)*s > 0x7E)
+            return 0;
+    return 1;
+}
+
+int cfg_check_user(const char *text, char *err, size_t errlen)
+{
+    size_t n = strlen(text);
+    if (n == 0 || n > DB_USER_MAX || !printable(text))
+        return fail(err, errlen, "user must be 1 to %d visible characters without spaces",
+                    DB_USER_MAX);
+    return 0;
+}
+
+int cfg_check_password(const char *text, char *err, size_t errlen)
+{
+    size_t n = strlen(text);
+    if (n == 0)
+        return fail(err, errlen, "the password is empty");
+    if (n > CFG_PASSWORD_MAX)
+        return fail(err, errlen, "the password is longer than %d characters", CFG_PASSWORD_MAX);
+    for (const char *p = text; *p; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7E)
+            return fail(err, errlen, "the password may hold only printable ASCII");
+    return 0;
+}
+
+/* --- allowed domains --- */
+
+int cfg_domain_add(const char *name, char *err, size_t errlen)
+{
+    char dom[DB_NAME_MAX + 1];
+    if (cfg_check_domain(name, dom, err, errlen) != 0)
+        return -1;
+    if (!store)
+        return no_store(err, errlen);
+    if (db_domain_exists(store, dom))
+        return fail(err, errlen, "domain %s is already allowed", dom);
+    int rc = db_begin(store);
+    if (rc == DB_OK)
+        rc = db_domain_add(store, dom, hal_clock_wall());
+    if (rc != DB_OK) {
+        db_rollback(store);
+        return storage_error(err, errlen, rc);
+    }
+    return commit_with_audit(err, errlen, "domain add %s", dom);
+}
+
+int cfg_domain_del(const char *name, int force, char *note, size_t notelen, char *err,
+                   size_t errlen)
+{
+    char dom[DB_NAME_MAX + 1];
+    note[0] = '\0';
+    if (cfg_check_domain(name, dom, err, errlen) != 0)
+        return -1;
+    if (!store)
+        return no_store(err, errlen);
+    if (!db_domain_exists(store, dom))
+        return fail(err, errlen, "domain %s is not an allowed domain", dom);
+    int64_t hosts, queued;
+    if (db_domain_usage(store, dom, &hosts, &queued) != DB_OK)
+        return storage_error(err, errlen, DB_EIO);
+    if ((hosts || queued) && !force)
+        return fail(err, errlen, "domain %s has %lld smart host(s) and %lld queued recipient(s); "
+                    "add 'force' to delete it anyway", dom, (long long)hosts, (long long)queued);
+    int rc = db_begin(store);
+    if (rc == DB_OK)
+        rc = db_domain_del(store, dom);
+    if (rc != DB_OK) {
+        db_rollback(store);
+        return storage_error(err, errlen, rc);
+    }
+    if (commit_with_audit(err, errlen, "domain del %s%s", dom, force ? " force" : "") != 0)
+        return -1;
+    if (hosts || queued)
+        snprintf(note, notelen, " with %lld smart host(s); %lld queued recipient(s) stay queued",
+                 (long long)hosts, (long long)queued);
+    return 0;
+}
+
+/* --- smart hosts --- */
+
+/* Apply and validate a change onto `sh` (a copy of the row, or a fresh row
+ * for add). Everything but the password and duplicates is checked here. */
+static int apply_change(struct db_smarthost *sh, const struct cfg_smarthost_change *c, int adding,
+                        char *err, size_t errlen)
+{
+    if (adding) {
+        char dom[DB_NAME_MAX + 1];
+        if (cfg_check_domain(c->domain, dom, err, errlen) != 0)
+            return -1;
+        if (!db_domain_exists(store, dom))
+            return fail(err, errlen, "domain %s is not an allowed domain (domain add %s first)",
+                        dom, dom);
+        snprintf(sh->domain, sizeof sh->domain, "%s", dom);
+    }
+    int is_ip = 0;
+    if (c->has_host || adding) {
+        if (cfg_check_host(c->host, sh->host, &is_ip, err, errlen) != 0)
+            return -1;
+    } else {
+        char canon[DB_NAME_MAX + 1];
+        cfg_check_host(sh->host, canon, &is_ip, err, errlen);
+    }
+    if (c->has_port)
+        sh->port = c->port;
+    if (c->has_priority)
+        sh->priority = c->priority;
+    if (c->has_tls) {
+        if (cfg_check_tls(c->tls, err, errlen) != 0)
+            return -1;
+        snprintf(sh->tls, sizeof sh->tls, "%s", c->tls);
+    }
+    if (strcmp(sh->tls, "verify") == 0 && is_ip)
+        return fail(err, errlen, "tls verify needs a host name: a certificate cannot be "
+                    "checked against the IP address %s", sh->host);
+    if (c->user) {
+        if (c->user[0] && cfg_check_user(c->user, err, errlen) != 0)
+            return -1;
+        snprintf(sh->username, sizeof sh->username, "%s", c->user);
+        if (!c->user[0]) {
+            sh->sealed_len = 0;
+            sh->auth_plaintext = 0;
+        }
+    }
+    if (c->has_auth_plaintext)
+        sh->auth_plaintext = c->auth_plaintext;
+    if (sh->auth_plaintext && !sh->username[0])
+        return fail(err, errlen, "auth-plaintext needs a user: it allows sending credentials "
+                    "without TLS");
+    return 0;
+}
+
+/* Sealed passwords are bound to where they may be sent. */
+static void seal_context(const struct db_smarthost *sh, char *out, size_t cap)
+{
+    snprintf(out, cap, "smarthost:%s:%s:%d", sh->domain, sh->host, (int)sh->port);
+}
+
+static int seal_password(struct db_smarthost *sh, const char *password, char *err, size_t errlen)
+{
+    char ctx[2 * DB_NAME_MAX + 32];
+    seal_context(sh, ctx, sizeof ctx);
+    int n = crypto_seal(ctx, password, strlen(password), sh->sealed, sizeof sh->sealed);
+    if (n < 0)
+        return fail(err, errlen, "cannot encrypt the password (crypto unavailable)");
+    sh->sealed_len = (size_t)n;
+    return 0;
+}
+
+int cfg_smarthost_password(const struct db_smarthost *sh, char *out, size_t cap)
+{
+    if (!sh->sealed_len || cap == 0)
+        return -1;
+    char ctx[2 * DB_NAME_MAX + 32];
+    seal_context(sh, ctx, sizeof ctx);
+    int n = crypto_open(ctx, sh->sealed, sh->sealed_len, out, cap - 1);
+    if (n < 0)
+        return -1;
+    out[n] = '\0';
+    return n;
+}
+
+static int check_duplicate(const struct db_smarthost *sh, char *err, size_t errlen)
+{
+    int64_t other = db_smarthost_find(store, sh->domain, sh->host, sh->port);
+    if (other && other != sh->id)
+        return fail(err, errlen, "smart host %s port %d already exists for %s (id %lld)",
+                    sh->host, (int)sh->port, sh->domain, (long long)other);
+    return 0;
+}
+
+static void new_row(struct db_smarthost *sh)
+{
+    memset(sh, 0, sizeof *sh);
+    sh->port = 25;
+    snprintf(sh->tls, sizeof sh->tls, "may");
+}
+
+int cfg_smarthost_check_add(const struct cfg_smarthost_change *c, int *needs_password,
+                            char *err, size_t errlen)
+{
+    if (!store)
+        return no_store(err, errlen);
+    struct db_smarthost sh;
+    new_row(&sh);
+    if (apply_change(&sh, c, 1, err, errlen) != 0 || check_duplicate(&sh, err, errlen) != 0)
+        return -1;
+    *needs_password = sh.username[0] != '\0';
+    return 0;
+}
+
+static void describe(const struct db_smarthost *sh, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s port %d priority %lld tls %s%s%s%s", sh->host, (int)sh->port,
+             (long long)sh->priority, sh->tls, sh->username[0] ? " user " : "", sh->username,
+             sh->auth_plaintext ? " auth-plaintext" : "");
+}
+
+int cfg_smarthost_add(const struct cfg_smarthost_change *c, const char *password, int64_t *id,
+                      char *err, size_t errlen)
+{
+    int needs_password;
+    if (cfg_smarthost_check_add(c, &needs_password, err, errlen) != 0)
+        return -1;
+    struct db_smarthost sh;
+    new_row(&sh);
+    apply_change(&sh, c, 1, err, errlen);
+    if (needs_password) {
+        if (!password || cfg_check_password(password, err, errlen) != 0)
+            return password ? -1 : fail(err, errlen, "a user needs a password");
+        if (seal_password(&sh, password, err, errlen) != 0)
+            return -1;
+    }
+    int rc = db_begin(store);
+    if (rc == DB_OK)
+        rc = db_smarthost_add(store, &sh, hal_clock_wall());
+    if (rc != DB_OK) {
+        db_rollback(store);
+        return storage_error(err, errlen, rc);
+    }
+    char what[2 * DB_TEXT_MAX];
+    describe(&sh, what, sizeof what);
+    if (commit_with_audit(err, errlen, "smarthost add %lld %s %s", (long long)sh.id, sh.domain,
+                          what) != 0)
+        return -1;
+    *id = sh.id;
+    return 0;
+}
+
+static int load_for_set(int64_t id, const struct cfg_smarthost_change *c,
+                        struct db_smarthost *before, struct db_smarthost *after,
+                        int *needs_password, char *err, size_t errlen)
+{
+    if (!store)
+        return no_store(err, errlen);
+    int rc = db_smarthost_get(store, id, before);
+    if (rc == DB_ENOTFOUND)
+        return fail(err, errlen, "no smart host with id %lld (see 'smarthost list')", (long long)id);
+    if (rc != DB_OK)
+        return storage_error(err, errlen, rc);
+    *after = *before;
+    if (apply_change(after, c, 0, err, errlen) != 0 || check_duplicate(after, err, errlen) != 0)
+        return -1;
+    /* As in the vendor's UI: credentials are entered again whenever the
+     * change could send them to another place or over another policy. */
+    int moved = strcmp(before->host, after->host) != 0 || before->port != after->port ||
+                strcmp(before->tls, after->tls) != 0;
+    int new_user = c->user && c->user[0];
+    *needs_password = after->username[0] && (moved || new_user);
+    return 0;
+}
+
+int cfg_smarthost_check_set(int64_t id, const struct cfg_smarthost_change *c,
+                            int *needs_password, char *err, size_t errlen)
+{
+    struct db_smarthost before, after;
+    return load_for_set(id, c, &before, &after, needs_password, err, errlen);
+}
+
+int cfg_smarthost_set(int64_t id, const struct cfg_smarthost_change *c, const char *password,
+                      char *err, size_t errlen)
+{
+    struct db_smarthost before, after;
+    int needs_password;
+    if (load_for_set(id, c, &before, &after, &needs_password, err, errlen) != 0)
+        return -1;
+    if (needs_password) {
+        if (!password)
+            return fail(err, errlen, "this change needs the password entered again");
+        if (cfg_check_password(password, err, errlen) != 0 ||
+            seal_password(&after, password, err, errlen) != 0)
+            return -1;
+    }
+    int rc = db_begin(store);
+    if (rc == DB_OK)
+        rc = db_smarthost_update(store, &after, hal_clock_wall());
+    if (rc != DB_OK) {
+        db_rollback(store);
+        return storage_error(err, errlen, rc);
+    }
+    char what[2 * DB_TEXT_MAX];
+    describe(&after, what, sizeof what);
+    return commit_with_audit(err, errlen, "smarthost set %lld %s%s", (long long)id, what,
+                             needs_password ? " (credentials entered)" : "");
+}
+
+int cfg_smarthost_del(int64_t id, char *err, size_t errlen)
+{
+    if (!store)
+        return no_store(err, errlen);
+    struct db_smarthost sh;
+    int rc = db_smarthost_get(store, id, &sh);
+    if (rc == DB_ENOTFOUND)
+        return fail(err, errlen, "no smart host with id %lld (see 'smarthost list')", (long long)id);
+    if (rc == DB_OK)
+        rc = db_begin(store);
+    if (rc == DB_OK)
+        rc = db_smarthost_del(store, id);
+    if (rc != DB_OK) {
+        db_rollback(store);
+        return storage_error(err, errlen, rc);
+    }
+    return commit_with_audit(err, errlen, "smarthost del %lld %s %s port %d", (long long)id,
+                             sh.domain, sh.host, (int)sh.port);
+}
+
+/* --- inbound allowlist --- */
+
+static int parse_net(const char *cidr, struct addr_net *net, char *canon, size_t canonlen,
+                     char *err, size_t errlen)
+{
+    switch (addr_net_parse(cidr, net)) {
+    case ADDR_NET_OK:
+        break;
+    case ADDR_NET_BAD_ADDR:
+        return fail(err, errlen, "'%s' is not an IPv4 or IPv6 network (like 192.0.2.0/24)", cidr);
+    case ADDR_NET_BAD_PREFIX:
+        return fail(err, errlen, "bad prefix in '%s' (0..32 for IPv4, 0..128 for IPv6)", cidr);
+    case ADDR_NET_HOST_BITS: {
+        char hint[ADDR_NET_STRLEN];
+        addr_net_mask_host(net);
+        return fail(err, errlen, "'%s' has host bits set (did you mean %s?)", cidr,
+                    addr_net_format(net, hint));
+    }
+    }
+    char text[ADDR_NET_STRLEN];
+    snprintf(canon, canonlen, "%s", addr_net_format(net, text));
+    return 0;
+}
+
+int cfg_allow_add(const char *cidr, char *canon, size_t canonlen, char *err, size_t errlen)
+{
+    struct addr_net net;
+    if (parse_net(cidr, &net, canon, canonlen, err, errlen) != 0)
+        return -1;
+    if (net.prefix == 0)
+        return fail(err, errlen, "%s would accept mail from anywhere; list the sending networks",
+                    canon);
+    if (!store)
+        return no_store(err, errlen);
+    int rc = db_begin(store);
+    if (rc == DB_OK)
+        rc = db_allow_add(store, canon, net.family, net.addr, net.prefix, hal_clock_wall());
+    if (rc != DB_OK) {
+        db_rollback(store);
+        if (rc == DB_EEXISTS)
+            return fail(err, errlen, "%s is already allowed", canon);
+        return storage_error(err, errlen, rc);
+    }
+    return commit_with_audit(err, errlen, "allow add %s", canon);
+}
+
+int cfg_allow_del(const char *cidr, char *canon, size_t canonlen, char *err, size_t errlen)
+{
+    struct addr_net net;
+    if (parse_net(cidr, &net, canon, canonlen, err, errlen) != 0)
+        return -1;
+    if (!store)
+        return no_store(err, errlen);
+    int rc = db_begin(store);
+    if (rc == DB_OK)
+        rc = db_allow_del(store, canon);
+    if (rc != DB_OK) {
+        db_rollback(store);
+        if (rc == DB_ENOTFOUND)
+            return fail(err, errlen, "%s is not in the allowlist", canon);
+        return storage_error(err, errlen, rc);
+    }
+    return commit_with_audit(err, errlen, "allow del %s", canon);
+}
+
+/* --- settings --- */
+
+static int check_hostname(const char *v, char *err, size_t errlen)
+{
+    char out[DB_NAME_MAX + 1];
+    int is_ip;
+    if (cfg_check_host(v, out, &is_ip, err, errlen) != 0 || is_ip)
+        return fail(err, errlen, "hostname must be a DNS name (used in EHLO and banners)");
+    return 0;
+}
+
+static int check_range(const char *v, int64_t lo, int64_t hi, char *err, size_t errlen)
+{
+    int64_t n;
+    if (parse_decimal(v, hi, &n) != 0 || n < lo)
+        return fail(err, errlen, "value must be a whole number from %lld to %lld",
+                    (long long)lo, (long long)hi);
+    return 0;
+}
+
+static int check_size(const char *v, char *e, size_t n) { return check_range(v, 1024, 1LL << 30, e, n); }
+static int check_queue(const char *v, char *e, size_t n) { return check_range(v, 1 << 20, 1LL << 40, e, n); }
+static int check_seconds(const char *v, char *e, size_t n) { return check_range(v, 1, 30 * 86400, e, n); }
+static int check_conns(const char *v, char *e, size_t n) { return check_range(v, 1, 64, e, n); }
+
+static int check_bounce(const char *v, char *err, size_t errlen)
+{
+    const char *at = strrchr(v, '@');
+    char dom[DB_NAME_MAX + 1];
+    if (!v[0])
+        return 0; /* empty: failures are only recorded */
+    if (!at || at == v || strlen(v) > 254 || !printable(v) || strchr(v, '<') || strchr(v, '>') ||
+        cfg_check_domain(at + 1, dom, err, errlen) != 0)
+        return fail(err, errlen, "bounce-address must be an address like postmaster@example.com, "
+                    "or \"\" for none");
+    return 0;
+}
+
+const struct cfg_setting cfg_settings[] = {
+    {"hostname", "relay", "name in EHLO and banners", check_hostname},
+    {"max-message-size", "10485760", "largest message accepted, bytes", check_size},
+    {"queue-max-size", "268435456", "storage the queue may use, bytes", check_queue},
+    {"retry-initial", "300", "first retry after a temporary failure, seconds", check_seconds},
+    {"retry-max", "3600", "longest wait between retries (doubling), seconds", check_seconds},
+    {"queue-lifetime", "432000", "give up and bounce after, seconds", check_seconds},
+    {"smarthost-connections", "4", "connections at once per smart host", check_conns},
+    {"bounce-address", "", "where delivery failures are reported; empty for none", check_bounce},
+    {NULL, NULL, NULL, NULL},
+};
+
+static const struct cfg_setting *find_setting(const char *key)
+{
+    for (const struct cfg_setting *s = cfg_settings; s->key; s++)
+        if (strcmp(s->key, key) == 0)
+            return s;
+    return NULL;
+}
+
+int cfg_setting_get(const char *key, char *out, size_t cap)
+{
+    const struct cfg_setting *s = find_setting(key);
+    if (!s)
+        return -1;
+    if (!store || db_setting_get(store, key, out, cap) != DB_OK)
+        snprintf(out, cap, "%s", s->def);
+    return 0;
+}
+
+int64_t cfg_setting_int(const char *key)
+{
+    char v[DB_TEXT_MAX];
+    if (cfg_setting_get(key, v, sizeof v) != 0)
+        return 0;
+    return strtoll(v, NULL, 10);
+}
+
+int cfg_setting_set(const char *key, const char *value, char *err, size_t errlen)
+{
+    const struct cfg_setting *s = find_setting(key);
+    if (!s)
+        return fail(err, errlen, "no setting '%s' (see 'settings list')", key);
+    if (strlen(value) >= DB_TEXT_MAX || s->check(value, err, errlen) != 0)
+        return -1;
+    if (!store)
+        return no_store(err, errlen);
+    int rc = db_begin(store);
+    if (rc == DB_OK)
+        rc = db_setting_set(store, key, value);
+    if (rc != DB_OK) {
+        db_rollback(store);
+        return storage_error(err, errlen, rc);
+    }
+    return commit_with_audit(err, errlen, "settings set %s %s", key, value);
+}
+
+int cfg_setting_reset(const char *key, char *err, size_t errlen)
+{
+    if (!find_setting(key))
+        return fail(err, errlen, "no setting '%s' (see 'settings list')", key);
+    if (!store)
+        return no_store(err, errlen);
+    int rc = db_begin(store);
+    if (rc == DB_OK)
+        rc = db_setting_unset(store, key);
+    if (rc != DB_OK) {
+        db_rollback(store);
+        return storage_error(err, errlen, rc);
+    }
+    return commit_with_audit(err, errlen, "settings reset %s", key);
+}
+
+/* --- network --- */
+
+#define NET_MODE_KEY "net.mode"
+#define NET_ADDRESS_KEY "net.address"
+#define NET_GATEWAY_KEY "net.gateway"
+#define NET_DNS_KEY "net.dns"
+
+static uint32_t stored_ip4(const char *key)
+{
+    char v[DB_TEXT_MAX];
+    uint32_t a = 0;
+    if (db_setting_get(store, key, v, sizeof v) == DB_OK)
+        addr_ip4_parse(v, &a);
+    return a;
+}
+
+int cfg_net_load(struct cfg_net *net)
+{
+    memset(net, 0, sizeof *net);
+    if (!store)
+        return -1;
+    char v[DB_TEXT_MAX];
+    if (db_setting_get(store, NET_MODE_KEY, v, sizeof v) == DB_OK && strcmp(v, "static") == 0) {
+        struct addr_net n;
+        char a[DB_TEXT_MAX];
+        enum addr_net_err r = ADDR_NET_BAD_ADDR;
+        if (db_setting_get(store, NET_ADDRESS_KEY, a, sizeof a) == DB_OK)
+            r = addr_net_parse(a, &n); /* an interface address has host bits */
+        if ((r == ADDR_NET_OK || r == ADDR_NET_HOST_BITS) && n.family == 4) {
+            net->static_mode = 1;
+            net->addr = ((uint32_t)n.addr[0] << 24) | ((uint32_t)n.addr[1] << 16) |
+                        ((uint32_t)n.addr[2] << 8) | n.addr[3];
+            net->mask = addr_ip4_mask(n.prefix);
+            net->gateway = stored_ip4(NET_GATEWAY_KEY);
+        }
+    }
+    if (db_setting_get(store, NET_DNS_KEY, v, sizeof v) == DB_OK) {
+        char *space = strchr(v, ' ');
+        if (space)
+            *space = '\0';
+        addr_ip4_parse(v, &net->dns[0]);
+        if (space)
+            addr_ip4_parse(space + 1, &net->dns[1]);
+    }
+    return 0;
+}
+
+int cfg_net_save(const struct cfg_net *net, char *err, size_t errlen)
+{
+    if (!store)
+        return no_store(err, errlen);
+    char a[ADDR_IP4_STRLEN], b[ADDR_IP4_STRLEN], v[64], what[DB_TEXT_MAX], dns[DB_TEXT_MAX] = "";
+    int rc = db_begin(store);
+    if (rc == DB_OK)
+        rc = db_setting_set(store, NET_MODE_KEY, net->static_mode ? "static" : "dhcp");
+    if (net->static_mode) {
+        snprintf(v, sizeof v, "%s/%d", addr_ip4_format(net->addr, a), addr_ip4_prefix(net->mask));
+        if (rc == DB_OK)
+            rc = db_setting_set(store, NET_ADDRESS_KEY, v);
+        if (rc == DB_OK)
+            rc = db_setting_set(store, NET_GATEWAY_KEY, addr_ip4_format(net->gateway, b));
+        snprintf(what, sizeof what, "static %s gateway %s", v, b);
+    } else {
+        snprintf(what, sizeof what, "dhcp");
+    }
+    if (net->dns[0]) {
+        snprintf(v, sizeof v, "%s%s%s", addr_ip4_format(net->dns[0], a), net->dns[1] ? " " : "",
+                 net->dns[1] ? addr_ip4_format(net->dns[1], b) : "");
+        if (rc == DB_OK)
+            rc = db_setting_set(store, NET_DNS_KEY, v);
+        snprintf(dns, sizeof dns, ", dns %s", v);
+    } else if (rc == DB_OK) {
+        rc = db_setting_unset(store, NET_DNS_KEY);
+    }
+    if (rc != DB_OK) {
+        db_rollback(store);
+        return storage_error(err, errlen, rc);
+    }
+    return commit_with_audit(err, errlen, "net set %s%s", what, dns);
+}

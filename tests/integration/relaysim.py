@@ -7,6 +7,7 @@ integration test goes through this module, so later console features
 
 Runs on Debian's /usr/bin/python3 with python3-pexpect.
 """
+import io
 import os
 import re
 import select
@@ -52,6 +53,7 @@ class Sim:
         self.con = None
         self.pty_path = None
         self.boot_text = ""
+        self.transcript = io.StringIO()
         self._log_path = os.path.join(os.path.dirname(state_dir), "board-%d.log" % self.smtp_port)
 
     # --- lifecycle ---------------------------------------------------------
@@ -82,6 +84,8 @@ class Sim:
         fd = os.open(self.pty_path, os.O_RDWR | os.O_NOCTTY)
         self.con = pexpect.fdpexpect.fdspawn(fd, encoding="utf-8", codec_errors="replace",
                                              timeout=timeout)
+        # Everything the console printed, for tests that look back.
+        self.con.logfile_read = self.transcript
         self.boot_text = self.wait_prompt(timeout)
         return self.boot_text
 
@@ -159,6 +163,21 @@ class Sim:
         if not out.startswith(echo):
             raise SimError("console did not echo %r; got %r" % (line, out))
         return out[len(echo):].rstrip("\n")
+
+    def cmd_secrets(self, line, secrets, timeout=10):
+        """Run a command that asks for secrets (each prompt ends in
+        "password: "); answers them in order and returns the output after the
+        last one. The secrets must never be echoed."""
+        self.con.send(line + "\r")
+        self.con.expect_exact(line + "\r\n", timeout=timeout)
+        for secret in secrets:
+            self.con.expect(r"password: ", timeout=timeout)
+            self.con.send(secret + "\r")
+        out = self.wait_prompt(timeout)
+        for secret in secrets:
+            if secret and secret in out:
+                raise SimError("a secret was echoed: %r" % out)
+        return out.strip("\n")
 
     def cmd_ok(self, line, timeout=10):
         """Run a command that must succeed; returns its output."""

@@ -261,6 +261,101 @@ static void test_newlines_become_crlf(void **state)
     assert_string_equal(out, "a\r\nb\r\n\r\nc");
 }
 
+/* --- secret prompts --- */
+
+static char secret_got[64];
+static int secret_calls, secret_cancelled, ask_again;
+
+static void on_secret(struct console *c, const char *line, void *ctx)
+{
+    (void)ctx;
+    secret_calls++;
+    if (!line) {
+        secret_cancelled++;
+        return;
+    }
+    snprintf(secret_got, sizeof secret_got, "%s", line);
+    if (ask_again) {
+        ask_again = 0;
+        console_ask_secret(c, "repeat password: ", on_secret, NULL);
+    }
+}
+
+static int ask_cmd(struct console *c, int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    console_ask_secret(c, "password: ", on_secret, NULL);
+    return CONSOLE_PENDING;
+}
+
+static const struct console_cmd ask_table[] = {
+    {"ask", NULL, "", "asks for a secret", ask_cmd},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+static const struct console_cmd *const ask_tables[] = {ask_table, NULL};
+
+static int setup_ask(void **state)
+{
+    setup(state);
+    secret_calls = secret_cancelled = ask_again = 0;
+    secret_got[0] = '\0';
+    console_init(&con, ask_tables, "relay> ", capture, NULL);
+    return 0;
+}
+
+static void test_secret_not_echoed(void **state)
+{
+    (void)state;
+    feed("ask\r");
+    assert_string_equal(out, "ask\r\npassword: ");
+    feed("s3cr\x7f" "et\r");
+    assert_int_equal(secret_calls, 1);
+    assert_string_equal(secret_got, "s3cet"); /* the backspace took the r */
+    /* Nothing of the secret, not even the backspace, reaches the terminal. */
+    assert_string_equal(out, "ask\r\npassword: \r\nrelay> ");
+    /* The line buffer was wiped. */
+    assert_null(memchr(con.line, 's', sizeof con.line));
+}
+
+static void test_secret_asked_twice(void **state)
+{
+    (void)state;
+    ask_again = 1;
+    feed("ask\rone\r");
+    assert_string_equal(out, "ask\r\npassword: \r\nrepeat password: ");
+    feed("two\r");
+    assert_int_equal(secret_calls, 2);
+    assert_string_equal(secret_got, "two");
+    assert_string_equal(out, "ask\r\npassword: \r\nrepeat password: \r\nrelay> ");
+}
+
+static void test_secret_cancelled_by_ctrl_c(void **state)
+{
+    (void)state;
+    feed("ask\rhalf\x03");
+    assert_int_equal(secret_calls, 1);
+    assert_int_equal(secret_cancelled, 1);
+    assert_null(strstr(out, "half"));
+    assert_non_null(strstr(out, "^C\r\nrelay> "));
+    /* Back to normal: the next line is a command, echoed. */
+    feed("ask\r");
+    assert_non_null(strstr(out, "relay> ask\r\npassword: "));
+}
+
+static void test_overlong_secret_refused(void **state)
+{
+    (void)state;
+    feed("ask\r");
+    char line[CONSOLE_LINE_MAX + 10];
+    memset(line, 'p', sizeof line);
+    line[sizeof line - 1] = '\r';
+    console_feed(&con, (const uint8_t *)line, sizeof line);
+    assert_int_equal(secret_calls, 1);
+    assert_int_equal(secret_cancelled, 1); /* handed over as NULL: nothing used */
+    assert_non_null(strstr(out, "error: line too long"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -282,6 +377,10 @@ int main(void)
         cmocka_unit_test_setup(test_overlong_line_refused_whole, setup),
         cmocka_unit_test_setup(test_exactly_max_line_runs, setup),
         cmocka_unit_test_setup(test_newlines_become_crlf, setup),
+        cmocka_unit_test_setup(test_secret_not_echoed, setup_ask),
+        cmocka_unit_test_setup(test_secret_asked_twice, setup_ask),
+        cmocka_unit_test_setup(test_secret_cancelled_by_ctrl_c, setup_ask),
+        cmocka_unit_test_setup(test_overlong_secret_refused, setup_ask),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

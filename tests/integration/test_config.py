@@ -1,0 +1,262 @@
+"""Smart host configuration from the console, stored in SQLite (issue 3)."""
+import glob
+import os
+import re
+import signal
+import sqlite3
+import unittest
+
+from relaysim import Sim
+
+PASSWORD = "Tr0ub4dor&3-smarthost"
+
+
+def rows(out):
+    """Data rows of a table printed with a header line."""
+    lines = out.splitlines()
+    return [l.split() for l in lines[1:]] if lines and lines[0].startswith("id ") else []
+
+
+class SeedWalkthroughTest(unittest.TestCase):
+    """The vendor guide's flow: allow a domain, add two smart hosts with
+    priorities 0 and 10 (one with credentials), list, change, delete,
+    reboot, and see the same rows."""
+
+    def test_walkthrough(self):
+        with Sim() as sim:
+            self.assertEqual(sim.cmd_ok("domain add Example.com"), "ok: domain example.com allowed")
+            self.assertEqual(sim.cmd_ok("domain list"), "example.com" + " " * 30 + "0 smart hosts")
+            self.assertEqual(sim.cmd_ok("smarthost add example.com mx1.example.com"),
+                             "ok: smart host 1 added for example.com")
+            out = sim.cmd_secrets("smarthost add example.com 10.0.2.2 port 2526 priority 10 "
+                                  "tls encrypt user relay@example.com", [PASSWORD, PASSWORD])
+            self.assertEqual(out, "ok: smart host 2 added for example.com")
+            listing = sim.cmd_ok("smarthost list")
+            self.assertEqual(rows(listing), [
+                ["1", "example.com", "mx1.example.com", "25", "0", "may", "-"],
+                ["2", "example.com", "10.0.2.2", "2526", "10", "encrypt", "user", "relay@example.com"],
+            ])
+            self.assertNotIn(PASSWORD, listing)
+
+            # A priority change keeps the credentials without asking.
+            self.assertEqual(sim.cmd_ok("smarthost set 2 priority 5"), "ok: smart host 2 changed")
+            # A port change could send them elsewhere: asked again, twice.
+            out = sim.cmd_secrets("smarthost set 2 port 2527", [PASSWORD, PASSWORD])
+            self.assertEqual(out, "ok: smart host 2 changed")
+            self.assertEqual(sim.cmd_ok("smarthost add example.com mx3.example.com priority 20"),
+                             "ok: smart host 3 added for example.com")
+            self.assertEqual(sim.cmd_ok("smarthost del 3"), "ok: smart host 3 deleted")
+            before = sim.cmd_ok("smarthost list")
+            self.assertEqual(rows(before)[1][3:5], ["2527", "5"])
+
+            sim.send("reboot\r")
+            sim.expect("reset: software")
+            sim.wait_prompt()
+            self.assertEqual(sim.cmd_ok("smarthost list"), before)
+            self.assertEqual(sim.cmd_ok("smarthost list example.com"), before)
+            self.assertEqual(sim.cmd_ok("smarthost list other.example"), "no smart hosts for other.example")
+
+            # The password never shows: not in output, the log, the audit
+            # trail, nor in plaintext in the database files.
+            for text in [sim.cmd_ok("log 128"), sim.cmd_ok("audit 100"), sim.board_log()]:
+                self.assertNotIn(PASSWORD, text)
+            for path in glob.glob(os.path.join(sim.state_dir, "relay.db*")):
+                with open(path, "rb") as f:
+                    self.assertNotIn(PASSWORD.encode(), f.read(), path)
+            audit = sim.cmd_ok("audit")
+            self.assertIn("smarthost set 2 ", audit)
+            self.assertIn("(credentials entered)", audit)
+
+
+class BadInputTest(unittest.TestCase):
+    """Every bad input gets one `error:` line and changes nothing."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.sim = Sim()
+        cls.sim.start()
+        s = cls.sim
+        s.cmd_ok("domain add example.com")
+        s.cmd_ok("smarthost add example.com mail.example.com")
+        s.cmd_ok("smarthost add example.com 192.0.2.10 priority 10")
+        s.cmd_ok("allow add 10.0.2.2")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.sim.close()
+
+    def snapshot(self):
+        s = self.sim
+        return [s.cmd_ok(c) for c in ("domain list", "smarthost list", "allow list",
+                                      "settings list", "audit 1000")]
+
+    def test_bad_inputs(self):
+        cases = {
+            "smarthost add other.com mail.other.com": "domain other.com is not an allowed domain",
+            "smarthost add example.com mail.example.com port 0": "port '0' is out of range",
+            "smarthost add example.com mail.example.com port 65536": "port '65536' is out of range",
+            "smarthost add example.com mail.example.com port 2x5": "is out of range",
+            "smarthost add example.com h.example.com priority -1": "priority must be 0 or more",
+            "smarthost add example.com h.example.com priority x": "is not a number",
+            "smarthost add example.com bad_host.example.com": "neither a valid DNS name nor an IP",
+            "smarthost add example.com 1.2.3.256": "neither a valid DNS name nor an IP",
+            "smarthost add example.com -lead.example.com": "neither a valid DNS name nor an IP",
+            "smarthost add example.com MAIL.example.com": "already exists for example.com (id 1)",
+            "smarthost add example.com 192.0.2.10 tls verify": "tls verify needs a host name",
+            "smarthost add example.com 2001:db8::25 tls verify": "tls verify needs a host name",
+            "smarthost add example.com h.example.com tls sometimes": "tls must be may, encrypt",
+            "smarthost add example.com h.example.com auth-plaintext": "auth-plaintext needs a user",
+            "smarthost add example.com h.example.com port": "'port' needs a value",
+            "smarthost add example.com h.example.com port 25 port 26": "'port' given twice",
+            "smarthost add example.com h.example.com bogus": "unexpected 'bogus'",
+            "smarthost add example.com": "usage: smarthost add",
+            "smarthost set 99 priority 1": "no smart host with id 99",
+            "smarthost set x priority 1": "'x' is not a smart host id",
+            "smarthost set 2 tls verify": "tls verify needs a host name",
+            "smarthost set 2 host mail.example.com port 25": "already exists for example.com (id 1)",
+            "smarthost set 1 auth-plaintext on": "auth-plaintext needs a user",
+            "smarthost set 1": "usage: smarthost set",
+            "smarthost del 99": "no smart host with id 99",
+            "domain add localhost": "is not a valid domain name",
+            "domain add example.com.": "is not a valid domain name",
+            "domain add 10.0.0.1": "is not a valid domain name",
+            "domain add ex_ample.com": "is not a valid domain name",
+            "domain add example.com": "already allowed",
+            "domain del example.com": "add 'force' to delete it anyway",
+            "domain del nothere.com": "is not an allowed domain",
+            "allow add 10.0.0.1/8": "has host bits set (did you mean 10.0.0.0/8?)",
+            "allow add 2001:db8::1/32": "has host bits set (did you mean 2001:db8::/32?)",
+            "allow add 10.0.0.0/33": "bad prefix",
+            "allow add 10.0.0.0/": "bad prefix",
+            "allow add ::/129": "bad prefix",
+            "allow add 0.0.0.0/0": "would accept mail from anywhere",
+            "allow add example.com": "is not an IPv4 or IPv6 network",
+            "allow add 10.0.2.2/32": "already allowed",
+            "allow del 192.0.2.0/24": "is not in the allowlist",
+            "settings set nope 1": "no setting 'nope'",
+            "settings set max-message-size 10k": "whole number",
+            "settings set bounce-address nobody": "bounce-address must be an address",
+            "settings set hostname 10.0.0.1": "hostname must be a DNS name",
+        }
+        before = self.snapshot()
+        for line, want in cases.items():
+            with self.subTest(line=line):
+                out = self.sim.cmd(line)
+                self.assertTrue(out.startswith("error: "), out)
+                self.assertEqual(len(out.splitlines()), 1, out)
+                self.assertIn(want, out)
+        self.assertEqual(self.snapshot(), before)
+
+    def test_password_mismatch_and_cancel_change_nothing(self):
+        before = self.snapshot()
+        out = self.sim.cmd_secrets("smarthost add example.com s.example.com user u1",
+                                   ["one-password", "other-password"])
+        self.assertEqual(out, "error: the passwords do not match; nothing changed")
+        out = self.sim.cmd_secrets("smarthost add example.com s.example.com user u1", [""])
+        self.assertEqual(out, "error: the password is empty; nothing changed")
+        self.sim.send("smarthost add example.com s.example.com user u1\r")
+        self.sim.expect("password: ")
+        self.sim.send("half-typed\x03")
+        self.assertIn("error: cancelled; nothing changed", self.sim.wait_prompt())
+        self.assertEqual(self.snapshot(), before)
+
+
+class DurabilityTest(unittest.TestCase):
+    def test_kill_at_any_moment_keeps_every_acknowledged_change(self):
+        with Sim() as sim:
+            names = ["d%02d.example.com" % i for i in range(40)]
+            # All commands in one burst; kill the CPU once some were answered.
+            sim.send("".join("domain add %s\r" % n for n in names))
+            sim.expect(r"ok: domain d1\d\.example\.com allowed")
+            os.kill(sim.device_pid(), signal.SIGKILL)
+            sim.expect("reset: fault")
+            sim.wait_prompt()
+            acked = set(re.findall(r"ok: domain (d\d\d\.example\.com) allowed",
+                                   sim.transcript.getvalue()))
+            listed = set(l.split()[0] for l in sim.cmd_ok("domain list").splitlines())
+            self.assertTrue(acked <= listed, (acked - listed))
+            self.assertTrue(listed <= set(names))
+            self.assertGreaterEqual(len(listed), 10)
+            # Each change and its audit line commit together.
+            self.assertEqual(len(sim.cmd_ok("audit 1000").splitlines()), len(listed))
+            sim.stop()
+            db = sqlite3.connect(os.path.join(sim.state_dir, "relay.db"))
+            self.assertEqual(db.execute("PRAGMA integrity_check").fetchone()[0], "ok")
+            db.close()
+
+
+class DamagedStorageTest(unittest.TestCase):
+    """A bad database is reported; the appliance still boots and answers."""
+
+    def boot_on(self, prepare):
+        sim = Sim()
+        sim.start()
+        sim.cmd_ok("domain add example.com")
+        sim.stop()
+        path = os.path.join(sim.state_dir, "relay.db")
+        prepare(path)
+        with open(path, "rb") as f:
+            before = f.read()
+        sim.start()
+        return sim, path, before
+
+    def test_garbage_file(self):
+        def garbage(path):
+            for p in glob.glob(path + "*"):
+                os.unlink(p)
+            with open(path, "wb") as f:
+                f.write(os.urandom(8192))
+        sim, path, before = self.boot_on(garbage)
+        try:
+            self.assertRegex(sim.boot_text, r"storage: unavailable: .*not a database")
+            self.assertEqual(sim.cmd("domain list"), "error: storage is unavailable (see 'log')")
+            self.assertEqual(sim.cmd("domain add other.com"),
+                             "error: storage is unavailable (see 'log')")
+            self.assertIn("board posix", sim.cmd_ok("version"))
+            self.assertIn("not a database", sim.cmd_ok("log"))
+            with open(path, "rb") as f:
+                self.assertEqual(f.read(), before)
+        finally:
+            sim.close()
+
+    def test_newer_major_left_untouched(self):
+        def newer(path):
+            db = sqlite3.connect(path)
+            db.execute("PRAGMA user_version = %d" % (2 << 16))
+            db.commit()
+            db.close()
+        sim, path, before = self.boot_on(newer)
+        try:
+            self.assertIn("storage: unavailable: database schema 2.0 is newer than this "
+                          "firmware's 1.0; left untouched", sim.boot_text)
+            self.assertEqual(sim.cmd("smarthost list"), "error: storage is unavailable (see 'log')")
+            sim.stop()
+            with open(path, "rb") as f:
+                self.assertEqual(f.read(), before)
+        finally:
+            sim.close()
+
+    def test_newer_minor_is_used(self):
+        def newer_minor(path):
+            db = sqlite3.connect(path)
+            db.execute("CREATE TABLE from_the_future (x INTEGER DEFAULT 1)")
+            db.execute("PRAGMA user_version = %d" % ((1 << 16) | 3))
+            db.commit()
+            db.close()
+        sim, path, _ = self.boot_on(newer_minor)
+        try:
+            self.assertNotIn("storage:", sim.boot_text)
+            self.assertIn("example.com", sim.cmd_ok("domain list"))
+            self.assertEqual(sim.cmd_ok("domain add other.com"), "ok: domain other.com allowed")
+            self.assertIn("db: schema 1.3", sim.cmd_ok("log"))
+            sim.stop()
+            db = sqlite3.connect(path)
+            self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], (1 << 16) | 3)
+            self.assertEqual(db.execute("SELECT count(*) FROM from_the_future").fetchone()[0], 0)
+            db.close()
+        finally:
+            sim.close()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -153,16 +153,24 @@ int db_open_with(struct db **out, const char *path, const struct db_migration *m
         db_close(db);
         return DB_ETOONEW;
     }
+    /* An in-memory database (tests) cannot use WAL: SQLite answers "memory". */
+    const char *want = strcmp(path, ":memory:") == 0 ? "memory" : "wal";
+    char got[16] = "";
     sqlite3_stmt *st;
     rc = sqlite3_prepare_v2(db->h, "PRAGMA journal_mode=WAL", -1, &st, NULL);
     if (rc == SQLITE_OK) {
         rc = sqlite3_step(st);
         const char *mode = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
-        rc = (mode && strcmp(mode, "wal") == 0) ? SQLITE_OK : (rc == SQLITE_ROW ? SQLITE_ERROR : rc);
+        if (mode)
+            snprintf(got, sizeof got, "%s", mode);
+        rc = (mode && strcmp(mode, want) == 0) ? SQLITE_OK : (rc == SQLITE_ROW ? SQLITE_ERROR : rc);
         sqlite3_finalize(st);
     }
     if (rc != SQLITE_OK) {
-        snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(db->h));
+        if (got[0])
+            snprintf(err, errlen, "%s: journal mode is %s, not %s", path, got, want);
+        else
+            snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(db->h));
         int mapped = db_rc_from(rc);
         db_close(db);
         return mapped == DB_OK ? DB_EIO : mapped;
@@ -197,13 +205,33 @@ void db_close(struct db *db)
 
 const char *db_health(const struct db *db) { return db->health[0] ? db->health : NULL; }
 uint32_t db_version(const struct db *db) { return db->version; }
-const char *db_errmsg(const struct db *db) { return sqlite3_errmsg(db->h); }
+/* A successful ROLLBACK resets SQLite's message to "not an error", and
+ * callers roll back before reporting: keep the reason across it. */
+const char *db_errmsg(const struct db *db)
+{
+    if (sqlite3_errcode(db->h) == SQLITE_OK && db->failed[0])
+        return db->failed;
+    return sqlite3_errmsg(db->h);
+}
 
-int db_begin(struct db *db) { return exec(db, "BEGIN IMMEDIATE"); }
+int db_sync_full(struct db *db, int full)
+{
+    return exec(db, full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+}
+
+int db_begin(struct db *db)
+{
+    db->failed[0] = '\0';
+    return exec(db, "BEGIN IMMEDIATE");
+}
+
 int db_commit(struct db *db) { return exec(db, "COMMIT"); }
 
 void db_rollback(struct db *db)
 {
-    if (!sqlite3_get_autocommit(db->h))
+    if (!sqlite3_get_autocommit(db->h)) {
+        if (sqlite3_errcode(db->h) != SQLITE_OK)
+            snprintf(db->failed, sizeof db->failed, "%s", sqlite3_errmsg(db->h));
         sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+    }
 }

@@ -60,6 +60,12 @@ uint32_t db_version(const struct db *db);
 /* The message of the last SQLite failure on this connection. */
 const char *db_errmsg(const struct db *db);
 
+/* Durability of the next commits: full (fsync at every commit, for what
+ * must survive a power cut the moment it is acknowledged) or not (staging
+ * data that only matters once a later full commit covers it). In WAL mode a
+ * full commit makes every earlier commit durable too. */
+int db_sync_full(struct db *db, int full);
+
 /* Transactions: everything a command changes commits together or not at
  * all. BEGIN IMMEDIATE takes the write lock up front. */
 int db_begin(struct db *db);

@@ -305,6 +305,100 @@ int db_setting_unset(struct db *db, const char *key)
     return db_step_done(st);
 }
 
+/* --- TLS identity --- */
+
+static int copy_blob(sqlite3_stmt *st, int col, uint8_t *out, size_t *len)
+{
+    int n = sqlite3_column_bytes(st, col);
+    if (n < 0 || (size_t)n > *len)
+        return DB_EIO;
+    memcpy(out, sqlite3_column_blob(st, col), (size_t)n);
+    *len = (size_t)n;
+    return DB_OK;
+}
+
+int db_tls_identity_get(struct db *db, uint8_t *key_sealed, size_t *key_len, uint8_t *cert,
+                        size_t *cert_len)
+{
+    sqlite3_stmt *st;
+    int rc = db_prepare(db, "SELECT key_sealed, cert FROM tls_identity WHERE id = 1", &st);
+    if (rc)
+        return rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        rc = copy_blob(st, 0, key_sealed, key_len);
+        if (rc == DB_OK)
+            rc = copy_blob(st, 1, cert, cert_len);
+    } else {
+        rc = rc == SQLITE_DONE ? DB_ENOTFOUND : db_rc_from(rc);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int db_tls_identity_set(struct db *db, const uint8_t *key_sealed, size_t key_len,
+                        const uint8_t *cert, size_t cert_len, int64_t now)
+{
+    sqlite3_stmt *st;
+    int rc = db_prepare(db, "INSERT OR REPLACE INTO tls_identity(id, key_sealed, cert, created) "
+                            "VALUES (1, ?1, ?2, ?3)", &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_blob(st, 1, key_sealed, (int)key_len, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, cert, (int)cert_len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, now);
+    return db_step_done(st);
+}
+
+/* --- inbound account --- */
+
+int db_inbound_get(struct db *db, struct db_inbound_account *acct)
+{
+    sqlite3_stmt *st;
+    int rc = db_prepare(db, "SELECT username, hash, salt, iterations FROM inbound_account "
+                            "WHERE id = 1", &st);
+    if (rc)
+        return rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        memset(acct, 0, sizeof *acct);
+        db_column_text(st, 0, acct->username, sizeof acct->username);
+        size_t hl = sizeof acct->hash, sl = sizeof acct->salt;
+        rc = copy_blob(st, 1, acct->hash, &hl);
+        if (rc == DB_OK)
+            rc = copy_blob(st, 2, acct->salt, &sl);
+        acct->iterations = (uint32_t)sqlite3_column_int64(st, 3);
+        if (rc == DB_OK && (hl != sizeof acct->hash || sl != sizeof acct->salt))
+            rc = DB_EIO;
+    } else {
+        rc = rc == SQLITE_DONE ? DB_ENOTFOUND : db_rc_from(rc);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int db_inbound_set(struct db *db, const struct db_inbound_account *acct, int64_t now)
+{
+    sqlite3_stmt *st;
+    int rc = db_prepare(db, "INSERT OR REPLACE INTO inbound_account(id, username, hash, salt, "
+                            "iterations, updated) VALUES (1, ?1, ?2, ?3, ?4, ?5)", &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, acct->username, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, acct->hash, sizeof acct->hash, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 3, acct->salt, sizeof acct->salt, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, acct->iterations);
+    sqlite3_bind_int64(st, 5, now);
+    return db_step_done(st);
+}
+
+int db_inbound_clear(struct db *db)
+{
+    sqlite3_stmt *st;
+    int rc = db_prepare(db, "DELETE FROM inbound_account", &st);
+    return rc ? rc : db_step_done(st);
+}
+
 /* --- audit log --- */
 
 int db_audit_add(struct db *db, int64_t now, const char *actor, const char *action)

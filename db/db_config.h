@@ -69,6 +69,24 @@ int db_setting_get(struct db *db, const char *key, char *value, size_t cap);
 int db_setting_set(struct db *db, const char *key, const char *value);
 int db_setting_unset(struct db *db, const char *key);
 
+/* --- TLS identity (one row) --- */
+/* DB_ENOTFOUND when none was made yet. Lengths in/out: capacity/size. */
+int db_tls_identity_get(struct db *db, uint8_t *key_sealed, size_t *key_len, uint8_t *cert,
+                        size_t *cert_len);
+int db_tls_identity_set(struct db *db, const uint8_t *key_sealed, size_t key_len,
+                        const uint8_t *cert, size_t cert_len, int64_t now);
+
+/* --- inbound SMTP AUTH account (one row) --- */
+struct db_inbound_account {
+    char username[DB_USER_MAX + 1];
+    uint8_t hash[32];
+    uint8_t salt[16];
+    uint32_t iterations;
+};
+int db_inbound_get(struct db *db, struct db_inbound_account *acct);
+int db_inbound_set(struct db *db, const struct db_inbound_account *acct, int64_t now);
+int db_inbound_clear(struct db *db);
+
 /* --- audit log --- */
 int db_audit_add(struct db *db, int64_t now, const char *actor, const char *action);
 typedef void (*db_audit_fn)(void *ctx, int64_t at, const char *actor, const char *action);

@@ -10,6 +10,7 @@ struct db {
     sqlite3 *h;
     uint32_t version;
     char health[160]; /* empty when quick_check said ok */
+    char failed[160]; /* why the last transaction was rolled back (db_errmsg) */
 };
 
 /* Prepare `sql`; DB_OK or DB_EIO. */

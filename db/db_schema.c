@@ -52,6 +52,10 @@ static const char schema_1_0[] =
      * message ever has to be in RAM whole. */
     "CREATE TABLE message ("
     "  id INTEGER PRIMARY KEY,"
+    /* 'incoming' while DATA streams in (invisible to delivery and to the
+     * queue commands; deleted at boot), 'queued' once committed with its
+     * recipients. */
+    "  state TEXT NOT NULL DEFAULT 'incoming' CHECK (state IN ('incoming','queued')),"
     "  received INTEGER NOT NULL,"
     "  sender TEXT NOT NULL,"
     "  size INTEGER NOT NULL,"
@@ -90,6 +94,21 @@ static const char schema_1_0[] =
     "  reply TEXT NOT NULL,"
     "  received INTEGER NOT NULL,"
     "  finished INTEGER NOT NULL);"
+    /* The appliance's TLS identity: EC P-256 key (sealed) and its
+     * self-signed certificate, made at first boot. */
+    "CREATE TABLE tls_identity ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  key_sealed BLOB NOT NULL,"
+    "  cert BLOB NOT NULL,"
+    "  created INTEGER NOT NULL);"
+    /* The optional inbound SMTP AUTH account (PBKDF2-SHA256 hash). */
+    "CREATE TABLE inbound_account ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  username TEXT NOT NULL,"
+    "  hash BLOB NOT NULL,"
+    "  salt BLOB NOT NULL,"
+    "  iterations INTEGER NOT NULL,"
+    "  updated INTEGER NOT NULL);"
     /* Who changed which configuration, when. */
     "CREATE TABLE audit ("
     "  id INTEGER PRIMARY KEY,"

@@ -29,3 +29,22 @@ char *clockfmt_utc(int64_t t, char buf[CLOCKFMT_UTC_LEN])
              (unsigned)(secs / 3600), (unsigned)(secs / 60 % 60), (unsigned)(secs % 60));
     return buf;
 }
+
+char *clockfmt_rfc5322(int64_t t, char buf[CLOCKFMT_RFC5322_LEN])
+{
+    static const char *const days[] = {"Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"};
+    static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    int64_t d = t >= 0 ? t / 86400 : (t - 86399) / 86400;
+    int64_t secs = t - d * 86400;
+    int64_t y;
+    unsigned m, day;
+    civil_from_days(d, &y, &m, &day);
+    int64_t wd = d % 7; /* 1970-01-01 was a Thursday */
+    if (wd < 0)
+        wd += 7;
+    snprintf(buf, CLOCKFMT_RFC5322_LEN, "%s, %u %s %lld %02u:%02u:%02u +0000", days[wd], day,
+             months[m - 1], (long long)y, (unsigned)(secs / 3600), (unsigned)(secs / 60 % 60),
+             (unsigned)(secs % 60));
+    return buf;
+}

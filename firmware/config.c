@@ -31,6 +31,11 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
     return -1;
 }
 
+/* Rejected text echoed in a message is cut, so that the reason after it
+ * still fits in CFG_ERR_MAX: use as "'%.*s%s'" with ECHO(text). */
+#define ECHO_MAX 64
+#define ECHO(s) ECHO_MAX, (s), strlen(s) > ECHO_MAX ? "..." : ""
+
 static int no_store(char *err, size_t errlen)
 {
     return fail(err, errlen, "storage is unavailable (see 'log')");
@@ -117,7 +122,8 @@ int cfg_check_domain(const char *text, char out[DB_NAME_MAX + 1], char *err, siz
     int numeric = 0;
     int labels = dns_name_labels(text, &numeric);
     if (labels < 2 || numeric)
-        return fail(err, errlen, "'%s' is not a valid domain name (like example.com)", text);
+        return fail(err, errlen, "'%.*s%s' is not a valid domain name (like example.com)",
+                    ECHO(text));
     lower_copy(out, text, DB_NAME_MAX + 1);
     return 0;
 }
@@ -147,7 +153,8 @@ int cfg_check_host(const char *text, char out[DB_NAME_MAX + 1], int *is_ip, char
     *is_ip = 0;
     int numeric = 0;
     if (dns_name_labels(text, &numeric) == 0 || numeric)
-        return fail(err, errlen, "host '%s' is neither a valid DNS name nor an IP address", text);
+        return fail(err, errlen, "host '%.*s%s' is neither a valid DNS name nor an IP address",
+                    ECHO(text));
     lower_copy(out, text, DB_NAME_MAX + 1);
     return 0;
 }
@@ -172,7 +179,7 @@ int cfg_parse_port(const char *text, int32_t *port, char *err, size_t errlen)
 {
     int64_t v;
     if (parse_decimal(text, 65535, &v) != 0 || v < 1)
-        return fail(err, errlen, "port '%s' is out of range (1..65535)", text);
+        return fail(err, errlen, "port '%.*s%s' is out of range (1..65535)", ECHO(text));
     *port = (int32_t)v;
     return 0;
 }
@@ -183,7 +190,8 @@ int cfg_parse_priority(const char *text, int64_t *prio, char *err, size_t errlen
         return fail(err, errlen, "priority must be 0 or more (lower is tried first)");
     int64_t v;
     if (parse_decimal(text, 1000000, &v) != 0)
-        return fail(err, errlen, "priority '%s' is not a number from 0 to 1000000", text);
+        return fail(err, errlen, "priority '%.*s%s' is not a number from 0 to 1000000",
+                    ECHO(text));
     *prio = v;
     return 0;
 }
@@ -304,10 +312,19 @@ static int apply_change(struct db_smarthost *sh, const struct cfg_smarthost_chan
         char canon[DB_NAME_MAX + 1];
         cfg_check_host(sh->host, canon, &is_ip, err, errlen);
     }
-    if (c->has_port)
+    /* The console parses these with cfg_parse_port/priority; callers that
+     * fill the struct directly get the same rules here. */
+    if (c->has_port) {
+        if (c->port < 1 || c->port > 65535)
+            return fail(err, errlen, "port %ld is out of range (1..65535)", (long)c->port);
         sh->port = c->port;
-    if (c->has_priority)
+    }
+    if (c->has_priority) {
+        if (c->priority < 0 || c->priority > 1000000)
+            return fail(err, errlen, "priority %lld is not a number from 0 to 1000000",
+                        (long long)c->priority);
         sh->priority = c->priority;
+    }
     if (c->has_tls) {
         if (cfg_check_tls(c->tls, err, errlen) != 0)
             return -1;
@@ -516,7 +533,8 @@ static int parse_net(const char *cidr, struct addr_net *net, char *canon, size_t
     case ADDR_NET_OK:
         break;
     case ADDR_NET_BAD_ADDR:
-        return fail(err, errlen, "'%s' is not an IPv4 or IPv6 network (like 192.0.2.0/24)", cidr);
+        return fail(err, errlen, "'%.*s%s' is not an IPv4 or IPv6 network (like 192.0.2.0/24)",
+                    ECHO(cidr));
     case ADDR_NET_BAD_PREFIX:
         return fail(err, errlen, "bad prefix in '%s' (0..32 for IPv4, 0..128 for IPv6)", cidr);
     case ADDR_NET_HOST_BITS: {
@@ -653,7 +671,9 @@ int cfg_setting_set(const char *key, const char *value, char *err, size_t errlen
     const struct cfg_setting *s = find_setting(key);
     if (!s)
         return fail(err, errlen, "no setting '%s' (see 'settings list')", key);
-    if (strlen(value) >= DB_TEXT_MAX || s->check(value, err, errlen) != 0)
+    if (strlen(value) >= DB_TEXT_MAX)
+        return fail(err, errlen, "value is too long (at most %d characters)", DB_TEXT_MAX - 1);
+    if (s->check(value, err, errlen) != 0)
         return -1;
     if (!store)
         return no_store(err, errlen);
@@ -762,4 +782,110 @@ int cfg_net_save(const struct cfg_net *net, char *err, size_t errlen)
         return storage_error(err, errlen, rc);
     }
     return commit_with_audit(err, errlen, "net set %s%s", what, dns);
+}
+
+/* --- inbound SMTP --- */
+
+struct allow_match {
+    int family;
+    const uint8_t *addr;
+    int found;
+};
+
+static void match_net(void *ctx, const char *cidr, int family, const uint8_t addr[16], int prefix)
+{
+    (void)cidr;
+    struct allow_match *m = ctx;
+    if (m->found || family != m->family)
+        return;
+    for (int bit = 0; bit < prefix; bit++) {
+        uint8_t mask = (uint8_t)(0x80u >> (bit % 8));
+        if ((addr[bit / 8] & mask) != (m->addr[bit / 8] & mask))
+            return;
+    }
+    m->found = 1;
+}
+
+int cfg_source_allowed(int family, const uint8_t addr[16])
+{
+    struct allow_match m = {family, addr, 0};
+    if (!store || db_allow_list(store, match_net, &m) != DB_OK)
+        return 0; /* no storage: nobody is allowed */
+    return m.found;
+}
+
+int cfg_domain_allowed(const char *domain)
+{
+    return store && db_domain_exists(store, domain);
+}
+
+/* PBKDF2 work for the inbound account: it is checked on every AUTH and the
+ * loop must not stall (about 10 ms here); the password is a machine
+ * credential, long and random, so a moderate count is enough. */
+#define INBOUND_PBKDF2_ITERATIONS 10000
+
+int cfg_inbound_set(const char *user, const char *password, char *err, size_t errlen)
+{
+    if (cfg_check_user(user, err, errlen) != 0 || cfg_check_password(password, err, errlen) != 0)
+        return -1;
+    if (!store)
+        return no_store(err, errlen);
+    struct db_inbound_account acct;
+    memset(&acct, 0, sizeof acct);
+    snprintf(acct.username, sizeof acct.username, "%s", user);
+    acct.iterations = INBOUND_PBKDF2_ITERATIONS;
+    if (crypto_random(acct.salt, sizeof acct.salt) != 0 ||
+        crypto_pbkdf2(password, acct.salt, sizeof acct.salt, acct.iterations, acct.hash) != 0)
+        return fail(err, errlen, "cannot hash the password (crypto unavailable)");
+    int rc = db_begin(store);
+    if (rc == DB_OK)
+        rc = db_inbound_set(store, &acct, hal_clock_wall());
+    crypto_wipe(&acct, sizeof acct);
+    if (rc != DB_OK) {
+        db_rollback(store);
+        return storage_error(err, errlen, rc);
+    }
+    return commit_with_audit(err, errlen, "inbound-auth set %s", user);
+}
+
+int cfg_inbound_clear(char *err, size_t errlen)
+{
+    if (!store)
+        return no_store(err, errlen);
+    if (!cfg_inbound_enabled(NULL, 0))
+        return fail(err, errlen, "no inbound account is set");
+    int rc = db_begin(store);
+    if (rc == DB_OK)
+        rc = db_inbound_clear(store);
+    if (rc != DB_OK) {
+        db_rollback(store);
+        return storage_error(err, errlen, rc);
+    }
+    return commit_with_audit(err, errlen, "inbound-auth clear");
+}
+
+int cfg_inbound_enabled(char *user, size_t cap)
+{
+    struct db_inbound_account acct;
+    if (!store || db_inbound_get(store, &acct) != DB_OK)
+        return 0;
+    if (user)
+        snprintf(user, cap, "%s", acct.username);
+    crypto_wipe(&acct, sizeof acct);
+    return 1;
+}
+
+int cfg_inbound_check(const char *user, const char *password)
+{
+    struct db_inbound_account acct;
+    uint8_t hash[CRYPTO_HASH_LEN];
+    if (!store || db_inbound_get(store, &acct) != DB_OK)
+        return 0;
+    int ok = crypto_pbkdf2(password, acct.salt, sizeof acct.salt, acct.iterations, hash) == 0 &&
+             crypto_equal(hash, acct.hash, sizeof hash);
+    /* Both checks always run: the answer takes as long for a wrong user. */
+    ok = ok && strcmp(user, acct.username) == 0;
+    crypto_wipe(&acct, sizeof acct);
+    crypto_wipe(hash, sizeof hash);
+    return ok;
 }

@@ -97,6 +97,20 @@ int64_t cfg_setting_int(const char *key);
 int cfg_setting_set(const char *key, const char *value, char *err, size_t errlen);
 int cfg_setting_reset(const char *key, char *err, size_t errlen);
 
+/* --- inbound SMTP: who may send --- */
+/* 1 when the source address (family 4 with addr[0..3], or 6) is inside a
+ * network of the allowlist. */
+int cfg_source_allowed(int family, const uint8_t addr[16]);
+/* 1 when mail for `domain` (lower case) is accepted: an allowed domain. */
+int cfg_domain_allowed(const char *domain);
+/* The optional inbound AUTH account: a second gate besides the allowlist. */
+int cfg_inbound_set(const char *user, const char *password, char *err, size_t errlen);
+int cfg_inbound_clear(char *err, size_t errlen);
+/* 1 when an account is set; its name into `user` when not NULL. */
+int cfg_inbound_enabled(char *user, size_t cap);
+/* 1 when user and password match the account. */
+int cfg_inbound_check(const char *user, const char *password);
+
 /* --- network (applied by the firmware at boot and by `net set`) --- */
 struct cfg_net {
     int static_mode;              /* 0: DHCP */

@@ -17,8 +17,10 @@
 #include "hal_storage.h"
 #include "hal_uart.h"
 #include "hal_watchdog.h"
+#include "inbound.h"
 #include "log.h"
 #include "shr_buildinfo.h"
+#include "spool.h"
 
 #define CONSOLE_PROMPT "relay> "
 #define UART_CHUNK 256 /* bytes taken from the UART per read */
@@ -27,6 +29,7 @@ static const struct console_cmd *const console_tables[] = {
     cmd_sys_table,
     cmd_net_table,
     cmd_config_table,
+    cmd_queue_table,
     NULL,
 };
 
@@ -87,6 +90,8 @@ static void start_storage(void)
     log_info("db", "schema %lu.%lu", (unsigned long)DB_VERSION_MAJOR(db_version(db)),
              (unsigned long)DB_VERSION_MINOR(db_version(db)));
     cfg_init(db);
+    if (spool_init(db) != 0)
+        log_err("db", "queue check failed: %s", db_errmsg(db));
 }
 
 static void drain_uart(void)
@@ -115,6 +120,8 @@ void fw_main(void)
         fwnet_set_dns(0, net.dns[0]);
         fwnet_set_dns(1, net.dns[1]);
     }
+    if (cfg_db())
+        inbound_init(hostname);
     console_init(&console, console_tables, CONSOLE_PROMPT, uart_write, NULL);
     console_prompt(&console);
     for (;;) {
@@ -130,5 +137,7 @@ void fw_main(void)
         }
         fwnet_input();
         drain_uart();
+        /* Messages finished during this turn share one commit. */
+        inbound_poll();
     }
 }

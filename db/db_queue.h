@@ -1,0 +1,68 @@
+/* db_queue.h — the mail queue: messages, their body chunks, recipients.
+ *
+ * A message is written in two steps so that no message has to be in RAM
+ * whole and none is ever half-visible: db_msg_create() and db_msg_chunk()
+ * store an 'incoming' message as data streams in; db_msg_commit() makes it
+ * 'queued' together with its recipients. Incoming rows are invisible to
+ * everything else and are deleted at boot (db_msg_discard_incoming). */
+#ifndef DB_QUEUE_H
+#define DB_QUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "db.h"
+
+struct db_msg_new {
+    int64_t received;
+    const char *sender;
+    const char *client; /* "[10.0.2.2]:54321" */
+    const char *helo;
+};
+
+int db_msg_create(struct db *db, const struct db_msg_new *m, int64_t *id);
+int db_msg_chunk(struct db *db, int64_t id, int32_t seq, const void *data, size_t len);
+/* Make the message visible: size, Message-ID and recipients (domains are
+ * taken from the addresses). Run inside the caller's transaction. */
+int db_msg_commit(struct db *db, int64_t id, uint64_t size, const char *message_id,
+                  const char *const *rcpts, int rcpt_count, int64_t now);
+/* Delete an incoming message and its chunks. */
+int db_msg_discard(struct db *db, int64_t id);
+/* Delete every incoming message (left by a reset mid-DATA); returns the
+ * count or a negative DB_ error. */
+int64_t db_msg_discard_incoming(struct db *db);
+/* Bytes held by queued messages. */
+int64_t db_queue_bytes(struct db *db);
+
+struct db_msg {
+    int64_t id;
+    int64_t received;
+    char sender[257];
+    uint64_t size;
+    char client[64];
+    char helo[256];
+    char message_id[256];
+};
+
+struct db_rcpt {
+    int64_t id;
+    char address[257];
+    char state[12];
+    int32_t attempts;
+    int64_t next_attempt;
+    char last_reply[256];
+};
+
+typedef void (*db_msg_fn)(void *ctx, const struct db_msg *m);
+typedef void (*db_rcpt_fn)(void *ctx, const struct db_rcpt *r);
+typedef int (*db_chunk_fn)(void *ctx, const uint8_t *data, size_t len);
+
+/* Queued messages, oldest first. */
+int db_queue_list(struct db *db, db_msg_fn fn, void *ctx);
+/* DB_ENOTFOUND for a missing or still incoming message. */
+int db_msg_get(struct db *db, int64_t id, struct db_msg *m);
+int db_msg_recipients(struct db *db, int64_t id, db_rcpt_fn fn, void *ctx);
+/* The body, chunk by chunk; stops early when fn returns non-zero. */
+int db_msg_body(struct db *db, int64_t id, db_chunk_fn fn, void *ctx);
+
+#endif

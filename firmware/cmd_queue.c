@@ -1,0 +1,292 @@
+/* cmd_queue.c — queue list|show, stats, tls show, inbound-auth. */
+#include <stdio.h>
+#include <string.h>
+
+#include "clockfmt.h"
+#include "commands.h"
+#include "config.h"
+#include "crypto.h"
+#include "db.h"
+#include "db_queue.h"
+#include "hal_clock.h"
+#include "inbound.h"
+#include "spool.h"
+
+#define PASSWORD_PROMPT "password: "
+#define REPEAT_PROMPT "repeat password: "
+
+static int64_t parse_id(const char *text)
+{
+    if (!*text || strlen(text) > 15)
+        return 0;
+    int64_t v = 0;
+    for (const char *p = text; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return 0;
+        v = v * 10 + (*p - '0');
+    }
+    return v;
+}
+
+static void format_age(int64_t seconds, char *out, size_t cap)
+{
+    if (seconds < 0)
+        seconds = 0;
+    if (seconds < 120)
+        snprintf(out, cap, "%llds", (long long)seconds);
+    else if (seconds < 7200)
+        snprintf(out, cap, "%lldm", (long long)(seconds / 60));
+    else if (seconds < 172800)
+        snprintf(out, cap, "%lldh", (long long)(seconds / 3600));
+    else
+        snprintf(out, cap, "%lldd", (long long)(seconds / 86400));
+}
+
+/* --- queue list --- */
+
+struct list_ctx {
+    struct console *con;
+    int rows;
+    int first_rcpt;
+};
+
+static void print_rcpt_inline(void *ctx, const struct db_rcpt *r)
+{
+    struct list_ctx *l = ctx;
+    console_printf(l->con, "%s%s (%s)", l->first_rcpt ? "" : ", ", r->address, r->state);
+    l->first_rcpt = 0;
+}
+
+static void print_msg(void *ctx, const struct db_msg *m)
+{
+    struct list_ctx *l = ctx;
+    char age[24];
+    format_age(hal_clock_wall() - m->received, age, sizeof age);
+    if (!l->rows++)
+        console_printf(l->con, "%-6s %-5s %-9s %-30s %s\n", "id", "age", "size", "from",
+                       "recipients");
+    console_printf(l->con, "%-6lld %-5s %-9llu %-30s ", (long long)m->id, age,
+                   (unsigned long long)m->size, m->sender[0] ? m->sender : "<>");
+    l->first_rcpt = 1;
+    db_msg_recipients(cfg_db(), m->id, print_rcpt_inline, l);
+    console_printf(l->con, "\n");
+}
+
+static int cmd_queue_list(struct console *con, int argc, char **argv)
+{
+    (void)argv;
+    if (argc != 0)
+        return console_usage(con);
+    if (!cfg_db())
+        return console_error(con, "storage is unavailable (see 'log')");
+    struct list_ctx l = {con, 0, 1};
+    if (db_queue_list(cfg_db(), print_msg, &l) != DB_OK)
+        return console_error(con, "storage error: %s", db_errmsg(cfg_db()));
+    if (!l.rows)
+        console_printf(con, "queue is empty\n");
+    return 0;
+}
+
+/* --- queue show --- */
+
+static void print_rcpt_detail(void *ctx, const struct db_rcpt *r)
+{
+    struct console *con = ctx;
+    console_printf(con, "  to %s: %s, %d attempt%s%s%s\n", r->address, r->state, (int)r->attempts,
+                   r->attempts == 1 ? "" : "s", r->last_reply[0] ? ", last reply: " : "",
+                   r->last_reply);
+}
+
+struct header_ctx {
+    struct console *con;
+    char line[1001];
+    size_t len;
+    int done;
+    int cut;
+};
+
+/* Print the header section: each line as text, control bytes shown as '?'. */
+static int print_headers(void *ctx, const uint8_t *data, size_t len)
+{
+    struct header_ctx *h = ctx;
+    for (size_t i = 0; i < len && !h->done; i++) {
+        char c = (char)data[i];
+        if (c == '\n') {
+            if (h->len && h->line[h->len - 1] == '\r')
+                h->len--;
+            if (h->len == 0) {
+                h->done = 1;
+                break;
+            }
+            h->line[h->len] = '\0';
+            console_printf(h->con, "  %s%s\n", h->line, h->cut ? "..." : "");
+            h->len = 0;
+            h->cut = 0;
+        } else if (h->len < sizeof h->line - 1) {
+            h->line[h->len++] = (c == '\r' || (c >= 32 && c < 127) || c == '\t') ? c : '?';
+        } else {
+            h->cut = 1;
+        }
+    }
+    return h->done;
+}
+
+static int cmd_queue_show(struct console *con, int argc, char **argv)
+{
+    if (argc != 1)
+        return console_usage(con);
+    int64_t id = parse_id(argv[0]);
+    if (!id)
+        return console_error(con, "'%s' is not a queue id (see 'queue list')", argv[0]);
+    if (!cfg_db())
+        return console_error(con, "storage is unavailable (see 'log')");
+    struct db_msg m;
+    int rc = db_msg_get(cfg_db(), id, &m);
+    if (rc == DB_ENOTFOUND)
+        return console_error(con, "no message %lld in the queue", (long long)id);
+    if (rc != DB_OK)
+        return console_error(con, "storage error: %s", db_errmsg(cfg_db()));
+    char when[CLOCKFMT_UTC_LEN];
+    console_printf(con, "message %lld, %llu bytes, received %s UTC from %s (helo %s)\n",
+                   (long long)m.id, (unsigned long long)m.size, clockfmt_utc(m.received, when),
+                   m.client, m.helo);
+    console_printf(con, "  from <%s>\n", m.sender);
+    db_msg_recipients(cfg_db(), id, print_rcpt_detail, con);
+    console_printf(con, "headers:\n");
+    struct header_ctx h;
+    memset(&h, 0, sizeof h);
+    h.con = con;
+    db_msg_body(cfg_db(), id, print_headers, &h);
+    return 0;
+}
+
+/* --- stats --- */
+
+static int cmd_stats(struct console *con, int argc, char **argv)
+{
+    (void)argv;
+    if (argc != 0)
+        return console_usage(con);
+    struct inbound_stats st;
+    inbound_stats(&st);
+    console_printf(con, "smtp in   connections %llu active %lu denied %llu refused-busy %llu "
+                        "timeouts %llu tls %llu\n",
+                   (unsigned long long)st.connections, (unsigned long)st.active,
+                   (unsigned long long)st.denied, (unsigned long long)st.refused_busy,
+                   (unsigned long long)st.timeouts, (unsigned long long)st.tls_sessions);
+    console_printf(con, "messages  accepted %llu bytes %llu rejected %llu\n",
+                   (unsigned long long)st.messages, (unsigned long long)st.bytes,
+                   (unsigned long long)st.rejected_msgs);
+    console_printf(con, "queue     %llu bytes of %lld\n", (unsigned long long)spool_queue_bytes(),
+                   (long long)cfg_setting_int("queue-max-size"));
+    return 0;
+}
+
+/* --- tls show --- */
+
+static int cmd_tls_show(struct console *con, int argc, char **argv)
+{
+    (void)argv;
+    if (argc != 0)
+        return console_usage(con);
+    size_t len;
+    const uint8_t *cert = inbound_cert(&len);
+    struct crypto_cert_info info;
+    if (!cert || crypto_cert_info(cert, len, &info) != 0)
+        return console_error(con, "no TLS certificate: STARTTLS is not offered (see 'log')");
+    console_printf(con, "subject  %s\n", info.subject);
+    console_printf(con, "issuer   %s\n", info.issuer);
+    console_printf(con, "valid    %s to %s UTC\n", info.not_before, info.not_after);
+    console_printf(con, "sha256   %s\n", info.sha256);
+    return 0;
+}
+
+/* --- inbound-auth --- */
+
+static struct {
+    char user[DB_USER_MAX + 1];
+    char first[CFG_PASSWORD_MAX + 1];
+} pending;
+
+static void got_repeat(struct console *con, const char *line, void *ctx)
+{
+    (void)ctx;
+    char err[CFG_ERR_MAX];
+    if (!line)
+        console_error(con, "cancelled; nothing changed");
+    else if (strcmp(line, pending.first) != 0)
+        console_error(con, "the passwords do not match; nothing changed");
+    else if (cfg_inbound_set(pending.user, line, err, sizeof err) != 0)
+        console_error(con, "%s", err);
+    else
+        console_printf(con, "ok: inbound mail needs AUTH as %s (over TLS) from now on\n",
+                       pending.user);
+    crypto_wipe(&pending, sizeof pending);
+}
+
+static void got_password(struct console *con, const char *line, void *ctx)
+{
+    (void)ctx;
+    char err[CFG_ERR_MAX];
+    if (!line || cfg_check_password(line, err, sizeof err) != 0) {
+        console_error(con, "%s; nothing changed", line ? err : "cancelled");
+        crypto_wipe(&pending, sizeof pending);
+        return;
+    }
+    snprintf(pending.first, sizeof pending.first, "%s", line);
+    console_ask_secret(con, REPEAT_PROMPT, got_repeat, NULL);
+}
+
+static int cmd_inbound_set(struct console *con, int argc, char **argv)
+{
+    char err[CFG_ERR_MAX];
+    if (argc != 1)
+        return console_usage(con);
+    if (cfg_check_user(argv[0], err, sizeof err) != 0)
+        return console_error(con, "%s", err);
+    if (!cfg_db())
+        return console_error(con, "storage is unavailable (see 'log')");
+    crypto_wipe(&pending, sizeof pending);
+    snprintf(pending.user, sizeof pending.user, "%s", argv[0]);
+    console_ask_secret(con, PASSWORD_PROMPT, got_password, NULL);
+    return CONSOLE_PENDING;
+}
+
+static int cmd_inbound_clear(struct console *con, int argc, char **argv)
+{
+    (void)argv;
+    char err[CFG_ERR_MAX];
+    if (argc != 0)
+        return console_usage(con);
+    if (cfg_inbound_clear(err, sizeof err) != 0)
+        return console_error(con, "%s", err);
+    console_printf(con, "ok: inbound mail no longer needs AUTH (the allowlist still applies)\n");
+    return 0;
+}
+
+static int cmd_inbound_show(struct console *con, int argc, char **argv)
+{
+    (void)argv;
+    char user[DB_USER_MAX + 1];
+    if (argc != 0)
+        return console_usage(con);
+    if (cfg_inbound_enabled(user, sizeof user))
+        console_printf(con, "inbound AUTH required as %s (after STARTTLS)\n", user);
+    else
+        console_printf(con, "inbound AUTH not required (allowlist only)\n");
+    return 0;
+}
+
+const struct console_cmd cmd_queue_table[] = {
+    {"queue", "list", "", "queued messages: id, age, size, sender, recipients and states",
+     cmd_queue_list},
+    {"queue", "show", "<id>", "one message: envelope, headers, per-recipient state",
+     cmd_queue_show},
+    {"stats", NULL, "", "connection, message and queue counters", cmd_stats},
+    {"tls", "show", "", "the certificate offered to STARTTLS clients", cmd_tls_show},
+    {"inbound-auth", "set", "<user>", "require SMTP AUTH as <user> (asks for the password)",
+     cmd_inbound_set},
+    {"inbound-auth", "clear", "", "stop requiring SMTP AUTH", cmd_inbound_clear},
+    {"inbound-auth", "show", "", "whether SMTP AUTH is required", cmd_inbound_show},
+    {NULL, NULL, NULL, NULL, NULL},
+};

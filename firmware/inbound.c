@@ -1,0 +1,586 @@
+/* inbound.c — SMTP listener glue; see inbound.h. */
+#include "inbound.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "clockfmt.h"
+#include "config.h"
+#include "hal_clock.h"
+#include "log.h"
+#include "lwip/altcp.h"
+#include "lwip/altcp_tcp.h"
+#include "lwip/altcp_tls.h"
+#include "lwip/ip_addr.h"
+#include "lwip/pbuf.h"
+#include "smtpd.h"
+#include "spool.h"
+#include "tlsid.h"
+
+#define OUT_MAX 8192       /* queued reply bytes per session */
+#define OUT_HEADROOM 2048  /* free reply space needed before feeding more input */
+#define FEED_SLICE 1024    /* input bytes per engine call */
+#define POLL_INTERVAL 2    /* altcp poll ticks (500 ms each): deadline checks */
+
+struct session {
+    /* small state first: cleared whole for every new connection */
+    int used;
+    struct altcp_pcb *pcb;
+    const char *rcpts[SMTPD_RCPT_MAX]; /* of the message being stored (engine's arena) */
+    int rcpt_count;
+    uint8_t family;
+    uint8_t addr[16];
+    char client[64];   /* "[10.0.2.2]:54321" */
+    char peer_ip[52];
+    size_t out_len;
+    struct pbuf *pending; /* received, not yet consumed by the engine */
+    uint32_t deadline;
+    int start_tls;
+    int closing;
+    int in_process; /* process() is on the stack: no re-entry */
+    /* large parts, set up by their own init functions */
+    struct smtpd smtpd;
+    struct spool_msg msg;
+    uint8_t out[OUT_MAX];
+};
+
+struct reject {
+    int used;
+    struct altcp_pcb *pcb;
+    struct smtpd_reject r;
+};
+
+static struct session sessions[INBOUND_SESSIONS_MAX];
+static struct reject rejects[INBOUND_REJECTS_MAX];
+static struct inbound_stats stats;
+static struct altcp_tls_config *tls_config;
+static struct tlsid identity;
+static char hostname[256];
+
+static void process(struct session *s);
+
+/* --- output --- */
+
+static void out_append(void *ctx, const char *text, size_t len)
+{
+    struct session *s = ctx;
+    if (len > sizeof s->out - s->out_len) {
+        /* Cannot happen while input is fed only with OUT_HEADROOM free;
+         * if it does, the client is not reading: give up on it. */
+        log_warn("smtp", "%s: reply buffer full; closing", s->client);
+        s->closing = 1;
+        return;
+    }
+    memcpy(s->out + s->out_len, text, len);
+    s->out_len += len;
+}
+
+static void flush(struct session *s)
+{
+    if (!s->pcb || !s->out_len)
+        return;
+    size_t room = altcp_sndbuf(s->pcb);
+    size_t n = s->out_len < room ? s->out_len : room;
+    if (n > 0xFFFF)
+        n = 0xFFFF;
+    if (n && altcp_write(s->pcb, s->out, (u16_t)n, TCP_WRITE_FLAG_COPY) == ERR_OK) {
+        memmove(s->out, s->out + n, s->out_len - n);
+        s->out_len -= n;
+    }
+    altcp_output(s->pcb);
+}
+
+/* --- session lifetime --- */
+
+static void detach(struct altcp_pcb *pcb)
+{
+    altcp_arg(pcb, NULL);
+    altcp_recv(pcb, NULL);
+    altcp_sent(pcb, NULL);
+    altcp_err(pcb, NULL);
+    altcp_poll(pcb, NULL, 0);
+}
+
+static void session_free(struct session *s)
+{
+    if (s->msg.id)
+        spool_abort(&s->msg);
+    if (s->pending)
+        pbuf_free(s->pending);
+    s->pending = NULL;
+    s->pcb = NULL;
+    s->used = 0;
+    stats.active--;
+}
+
+/* Close after the queued replies: lwIP sends them, then FIN. */
+static void session_close(struct session *s)
+{
+    if (s->pcb) {
+        flush(s);
+        struct altcp_pcb *pcb = s->pcb;
+        detach(pcb);
+        if (altcp_close(pcb) != ERR_OK)
+            altcp_abort(pcb);
+    }
+    session_free(s);
+}
+
+/* --- engine callbacks --- */
+
+static int op_domain_allowed(void *ctx, const char *domain)
+{
+    (void)ctx;
+    return cfg_domain_allowed(domain);
+}
+
+static int op_queue_has_room(void *ctx, uint64_t size)
+{
+    (void)ctx;
+    return spool_has_room(size);
+}
+
+static int op_auth_check(void *ctx, const char *user, const char *password)
+{
+    struct session *s = ctx;
+    int ok = cfg_inbound_check(user, password);
+    log_info("smtp", "%s: AUTH as %s %s", s->client, user, ok ? "accepted" : "refused");
+    return ok;
+}
+
+static int op_msg_begin(void *ctx, const struct smtpd_envelope *env)
+{
+    struct session *s = ctx;
+    int64_t now = hal_clock_wall();
+    struct db_msg_new info = {now, env->sender, s->client, env->helo};
+    if (spool_begin(&s->msg, &info) != 0)
+        return -1;
+    s->rcpt_count = env->rcpt_count;
+    memcpy(s->rcpts, env->rcpts, sizeof s->rcpts[0] * (size_t)env->rcpt_count);
+    /* RFC 5321 4.4 trace header, RFC 3848 protocol names. */
+    char date[CLOCKFMT_RFC5322_LEN], hdr[1024];
+    const char *proto = env->tls ? (env->authenticated ? "ESMTPSA" : "ESMTPS")
+                                 : (env->authenticated ? "ESMTPA" : "ESMTP");
+    int n;
+    if (env->rcpt_count == 1)
+        n = snprintf(hdr, sizeof hdr,
+                     "Received: from %s (%s)\r\n\tby %s (Smart Host Relay) with %s id %lld\r\n"
+                     "\tfor <%s>; %s\r\n",
+                     env->helo, s->peer_ip, hostname, proto, (long long)s->msg.id, env->rcpts[0],
+                     clockfmt_rfc5322(now, date));
+    else
+        n = snprintf(hdr, sizeof hdr,
+                     "Received: from %s (%s)\r\n\tby %s (Smart Host Relay) with %s id %lld;\r\n"
+                     "\t%s\r\n",
+                     env->helo, s->peer_ip, hostname, proto, (long long)s->msg.id,
+                     clockfmt_rfc5322(now, date));
+    if (n <= 0 || (size_t)n >= sizeof hdr || spool_write(&s->msg, (const uint8_t *)hdr, (size_t)n))
+        return -1;
+    s->deadline = hal_clock_ms() + INBOUND_DATA_DEADLINE_MS;
+    return 0;
+}
+
+static int op_msg_write(void *ctx, const uint8_t *data, size_t len)
+{
+    struct session *s = ctx;
+    return spool_write(&s->msg, data, len);
+}
+
+static void on_committed(void *ctx, int ok, int64_t id)
+{
+    struct session *s = ctx;
+    char qid[24];
+    snprintf(qid, sizeof qid, "%lld", (long long)id);
+    if (ok) {
+        stats.messages++;
+        stats.bytes += s->msg.size;
+        log_info("smtp", "%s: queued %s, %llu bytes", s->client, qid,
+                 (unsigned long long)s->msg.size);
+    } else {
+        stats.rejected_msgs++;
+    }
+    smtpd_msg_done(&s->smtpd, ok, qid);
+    s->deadline = hal_clock_ms() + INBOUND_COMMAND_DEADLINE_MS;
+    process(s); /* commands pipelined after the data */
+}
+
+static void op_msg_end(void *ctx)
+{
+    struct session *s = ctx;
+    spool_finish(&s->msg, s->rcpts, s->rcpt_count, on_committed, s);
+}
+
+static void op_msg_abort(void *ctx)
+{
+    struct session *s = ctx;
+    stats.rejected_msgs++;
+    spool_abort(&s->msg);
+}
+
+static void op_starttls(void *ctx)
+{
+    struct session *s = ctx;
+    s->start_tls = 1;
+}
+
+static void op_close(void *ctx)
+{
+    struct session *s = ctx;
+    s->closing = 1;
+}
+
+static const struct smtpd_ops ops = {
+    .reply = out_append,
+    .domain_allowed = op_domain_allowed,
+    .queue_has_room = op_queue_has_room,
+    .auth_check = op_auth_check,
+    .msg_begin = op_msg_begin,
+    .msg_write = op_msg_write,
+    .msg_end = op_msg_end,
+    .msg_abort = op_msg_abort,
+    .starttls = op_starttls,
+    .close = op_close,
+};
+
+/* --- TLS --- */
+
+static err_t on_recv(void *arg, struct altcp_pcb *pcb, struct pbuf *p, err_t err);
+static err_t on_sent(void *arg, struct altcp_pcb *pcb, u16_t len);
+static void on_err(void *arg, err_t err);
+static err_t on_poll(void *arg, struct altcp_pcb *pcb);
+
+static void attach(struct session *s, struct altcp_pcb *pcb)
+{
+    s->pcb = pcb;
+    altcp_arg(pcb, s);
+    altcp_recv(pcb, on_recv);
+    altcp_sent(pcb, on_sent);
+    altcp_err(pcb, on_err);
+    altcp_poll(pcb, on_poll, POLL_INTERVAL);
+}
+
+static err_t on_tls_ready(void *arg, struct altcp_pcb *pcb, err_t err)
+{
+    (void)pcb;
+    struct session *s = arg;
+    if (!s || err != ERR_OK)
+        return ERR_OK;
+    stats.tls_sessions++;
+    smtpd_tls_started(&s->smtpd);
+    s->deadline = hal_clock_ms() + INBOUND_COMMAND_DEADLINE_MS;
+    return ERR_OK;
+}
+
+/* The 220 is queued on the plain connection; wrap it so every later byte
+ * is TLS. The client speaks first (ClientHello). */
+static void start_tls(struct session *s)
+{
+    s->start_tls = 0;
+    flush(s);
+    struct altcp_pcb *tls = altcp_tls_wrap(tls_config, s->pcb);
+    if (!tls) {
+        log_warn("smtp", "%s: cannot start TLS", s->client);
+        session_close(s);
+        return;
+    }
+    attach(s, tls);
+    /* altcp has no setter for the upper "connected" callback of a wrapped
+     * passive connection; the TLS layer calls it when the handshake ends. */
+    tls->connected = on_tls_ready;
+}
+
+/* --- input --- */
+
+/* Feed pending input to the engine while it can take it and there is room
+ * for the replies; acknowledge what it consumed (TCP flow control holds
+ * back the rest). */
+static void process(struct session *s)
+{
+    if (s->in_process || !s->pcb)
+        return;
+    s->in_process = 1;
+    while (s->pending && !smtpd_waiting(&s->smtpd) && !s->closing &&
+           sizeof s->out - s->out_len >= OUT_HEADROOM) {
+        struct pbuf *p = s->pending;
+        size_t n = p->len < FEED_SLICE ? p->len : FEED_SLICE;
+        enum smtpd_state before = s->smtpd.state;
+        size_t used = smtpd_feed(&s->smtpd, p->payload, n);
+        if (s->smtpd.state != before && s->smtpd.state != SMTPD_S_DATA &&
+            s->smtpd.state != SMTPD_S_WAIT_COMMIT)
+            s->deadline = hal_clock_ms() + INBOUND_COMMAND_DEADLINE_MS;
+        if (used == 0)
+            break;
+        altcp_recved(s->pcb, (u16_t)used);
+        if (used == p->len) {
+            s->pending = p->next;
+            if (s->pending)
+                pbuf_ref(s->pending);
+            pbuf_free(p); /* frees only this segment: the rest has our ref */
+        } else {
+            pbuf_remove_header(p, used);
+        }
+    }
+    s->in_process = 0;
+    if (s->start_tls) {
+        /* Discard whatever plaintext followed STARTTLS in the same read. */
+        if (s->pending) {
+            altcp_recved(s->pcb, s->pending->tot_len);
+            pbuf_free(s->pending);
+            s->pending = NULL;
+        }
+        start_tls(s);
+        return;
+    }
+    if (s->closing) {
+        session_close(s);
+        return;
+    }
+    flush(s);
+}
+
+static err_t on_recv(void *arg, struct altcp_pcb *pcb, struct pbuf *p, err_t err)
+{
+    struct session *s = arg;
+    if (!s) {
+        if (p) {
+            altcp_recved(pcb, p->tot_len);
+            pbuf_free(p);
+        }
+        return ERR_OK;
+    }
+    if (!p || err != ERR_OK) {
+        /* The client closed its side: whatever was half-done is dropped. */
+        if (p)
+            pbuf_free(p);
+        session_close(s);
+        return ERR_OK;
+    }
+    if (s->smtpd.state == SMTPD_S_WAIT_TLS || s->closing) {
+        altcp_recved(pcb, p->tot_len);
+        pbuf_free(p);
+        return ERR_OK;
+    }
+    if (s->pending)
+        pbuf_cat(s->pending, p);
+    else
+        s->pending = p;
+    process(s);
+    return ERR_OK;
+}
+
+static err_t on_sent(void *arg, struct altcp_pcb *pcb, u16_t len)
+{
+    (void)pcb;
+    (void)len;
+    struct session *s = arg;
+    if (s) {
+        flush(s);
+        process(s);
+    }
+    return ERR_OK;
+}
+
+static void on_err(void *arg, err_t err)
+{
+    struct session *s = arg;
+    (void)err;
+    if (!s)
+        return;
+    s->pcb = NULL; /* already freed by lwIP */
+    session_free(s);
+}
+
+static err_t on_poll(void *arg, struct altcp_pcb *pcb)
+{
+    (void)pcb;
+    struct session *s = arg;
+    if (!s)
+        return ERR_OK;
+    if ((int32_t)(hal_clock_ms() - s->deadline) > 0 && !smtpd_waiting(&s->smtpd)) {
+        stats.timeouts++;
+        log_info("smtp", "%s: command deadline passed in state %s", s->client,
+                 smtpd_state_name(s->smtpd.state));
+        smtpd_shutdown(&s->smtpd, "4.4.2 Timeout waiting for the client;");
+        session_close(s);
+        return ERR_OK;
+    }
+    flush(s);
+    process(s);
+    return ERR_OK;
+}
+
+/* --- refused connections --- */
+
+static void reject_reply(void *ctx, const char *text, size_t len)
+{
+    struct reject *r = ctx;
+    altcp_write(r->pcb, text, (u16_t)len, TCP_WRITE_FLAG_COPY);
+    altcp_output(r->pcb);
+}
+
+static void reject_end(struct reject *r)
+{
+    detach(r->pcb);
+    if (altcp_close(r->pcb) != ERR_OK)
+        altcp_abort(r->pcb);
+    r->used = 0;
+}
+
+static err_t reject_recv(void *arg, struct altcp_pcb *pcb, struct pbuf *p, err_t err)
+{
+    struct reject *r = arg;
+    if (!p || err != ERR_OK) {
+        if (p)
+            pbuf_free(p);
+        reject_end(r);
+        return ERR_OK;
+    }
+    int done = 0;
+    for (struct pbuf *q = p; q && !done; q = q->next)
+        done = smtpd_reject_feed(&r->r, q->payload, q->len, reject_reply, r);
+    altcp_recved(pcb, p->tot_len);
+    pbuf_free(p);
+    if (done)
+        reject_end(r);
+    return ERR_OK;
+}
+
+static void reject_err(void *arg, err_t err)
+{
+    (void)err;
+    struct reject *r = arg;
+    r->used = 0;
+}
+
+/* Say `text` and hang up, without keeping any state. */
+static void refuse(struct altcp_pcb *pcb, const char *text)
+{
+    altcp_write(pcb, text, (u16_t)strlen(text), TCP_WRITE_FLAG_COPY);
+    altcp_output(pcb);
+    if (altcp_close(pcb) != ERR_OK)
+        altcp_abort(pcb);
+}
+
+static void deny(struct altcp_pcb *pcb, const char *peer)
+{
+    char greeting[400];
+    snprintf(greeting, sizeof greeting,
+             "554 5.7.1 %s Access denied: %s is not allowed to send mail here\r\n", hostname, peer);
+    stats.denied++;
+    for (int i = 0; i < INBOUND_REJECTS_MAX; i++) {
+        struct reject *r = &rejects[i];
+        if (r->used)
+            continue;
+        r->used = 1;
+        r->pcb = pcb;
+        altcp_arg(pcb, r);
+        altcp_recv(pcb, reject_recv);
+        altcp_err(pcb, reject_err);
+        smtpd_reject_init(&r->r, greeting, reject_reply, r);
+        return;
+    }
+    refuse(pcb, greeting);
+}
+
+/* --- accepting --- */
+
+static int same_source(const struct session *s, uint8_t family, const uint8_t *addr)
+{
+    return s->used && s->family == family && memcmp(s->addr, addr, family == 4 ? 4 : 16) == 0;
+}
+
+static err_t on_accept(void *arg, struct altcp_pcb *pcb, err_t err)
+{
+    (void)arg;
+    if (err != ERR_OK || !pcb)
+        return ERR_VAL;
+    ip_addr_t ip;
+    u16_t port;
+    if (altcp_get_tcp_addrinfo(pcb, 0, &ip, &port) != ERR_OK) {
+        altcp_abort(pcb);
+        return ERR_ABRT;
+    }
+    uint8_t family = 4, addr[16] = {0};
+    char peer[48];
+    ipaddr_ntoa_r(&ip, peer, sizeof peer);
+    memcpy(addr, &ip_2_ip4(&ip)->addr, 4); /* network order: a.b.c.d */
+    if (!cfg_source_allowed(family, addr)) {
+        log_info("smtp", "connection from %s:%u denied by the allowlist", peer, port);
+        deny(pcb, peer);
+        return ERR_OK;
+    }
+    int from_source = 0;
+    struct session *s = NULL;
+    for (int i = 0; i < INBOUND_SESSIONS_MAX; i++) {
+        if (same_source(&sessions[i], family, addr))
+            from_source++;
+        if (!sessions[i].used && !s)
+            s = &sessions[i];
+    }
+    if (!s || from_source >= INBOUND_PER_SOURCE_DEFAULT) {
+        stats.refused_busy++;
+        char text[400];
+        snprintf(text, sizeof text, "421 4.7.0 %s Too many connections%s; try again later\r\n",
+                 hostname, s ? " from your address" : "");
+        refuse(pcb, text);
+        return ERR_OK;
+    }
+    memset(s, 0, offsetof(struct session, smtpd));
+    s->msg.id = 0;
+    s->used = 1;
+    s->family = family;
+    memcpy(s->addr, addr, sizeof addr);
+    snprintf(s->peer_ip, sizeof s->peer_ip, "[%s]", peer);
+    snprintf(s->client, sizeof s->client, "[%s]:%u", peer, port);
+    s->deadline = hal_clock_ms() + INBOUND_COMMAND_DEADLINE_MS;
+    stats.connections++;
+    stats.active++;
+    attach(s, pcb);
+    struct smtpd_config cfg = {
+        .hostname = hostname,
+        .max_size = (uint64_t)cfg_setting_int("max-message-size"),
+        .tls_available = tls_config != NULL,
+        .auth_required = cfg_inbound_enabled(NULL, 0),
+    };
+    smtpd_init(&s->smtpd, &cfg, &ops, s);
+    flush(s);
+    return ERR_OK;
+}
+
+int inbound_init(const char *name)
+{
+    snprintf(hostname, sizeof hostname, "%s", name);
+    char err[160];
+    if (tlsid_load(hostname, &identity, err, sizeof err) == 0) {
+        tls_config = altcp_tls_create_config_server_privkey_cert(
+            identity.key, identity.key_len, NULL, 0, identity.cert, identity.cert_len);
+        if (!tls_config)
+            log_err("smtp", "TLS configuration failed; STARTTLS is not offered");
+    } else {
+        log_err("smtp", "no TLS identity (%s); STARTTLS is not offered", err);
+    }
+    struct altcp_pcb *pcb = altcp_tcp_new_ip_type(IPADDR_TYPE_ANY);
+    if (!pcb || altcp_bind(pcb, IP_ANY_TYPE, INBOUND_PORT) != ERR_OK) {
+        log_err("smtp", "cannot bind port %d", INBOUND_PORT);
+        return -1;
+    }
+    struct altcp_pcb *listener = altcp_listen_with_backlog(pcb, 16);
+    if (!listener) {
+        log_err("smtp", "cannot listen on port %d", INBOUND_PORT);
+        return -1;
+    }
+    altcp_accept(listener, on_accept);
+    log_info("smtp", "listening on port %d", INBOUND_PORT);
+    return 0;
+}
+
+void inbound_poll(void) { spool_flush(); }
+
+void inbound_stats(struct inbound_stats *st) { *st = stats; }
+
+const uint8_t *inbound_cert(size_t *len)
+{
+    *len = identity.cert_len;
+    return identity.cert_len ? identity.cert : NULL;
+}

@@ -118,6 +118,13 @@ static void session_free(struct session *s)
 static void session_close(struct session *s)
 {
     if (s->pcb) {
+        /* Input we will never read must still be acknowledged: lwIP answers
+         * a close with unread data by RST, which would drop our last reply. */
+        if (s->pending) {
+            altcp_recved(s->pcb, s->pending->tot_len);
+            pbuf_free(s->pending);
+            s->pending = NULL;
+        }
         flush(s);
         struct altcp_pcb *pcb = s->pcb;
         detach(pcb);

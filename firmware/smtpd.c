@@ -273,7 +273,9 @@ static int parse_mail_params(struct smtpd *s, const char *p)
             }
             s->declared_size = v;
         } else if ((n == 9 && strncasecmp(p, "BODY=7BIT", 9) == 0) ||
-                   (n == 14 && strncasecmp(p, "BODY=8BITMIME", 13) == 0)) {
+                   /* fix: "BODY=8BITMIME" is 13 octets; this said n == 14, which
+                    * refused BODY=8BITMIME (555) and accepted "BODY=8BITMIMEx" */
+                   (n == 13 && strncasecmp(p, "BODY=8BITMIME", 13) == 0)) {
             /* both fine: we pass 8-bit data through unchanged */
         } else if (n > 5 && strncasecmp(p, "AUTH=", 5) == 0) {
             /* RFC 4954 AUTH=<mailbox>: informational, ignored */
@@ -692,13 +694,18 @@ static void run_line(struct smtpd *s, char *line)
 static void end_command_line(struct smtpd *s)
 {
     s->line[s->line_len] = '\0';
+    /* fix: a NUL line used to leave SMTPD_S_AUTH in place, so after its 500
+     * (which ends the exchange for the client) the next command was taken
+     * as an AUTH response; both refusals now end the exchange. */
+    int nul = !s->line_too_long && memchr(s->line, '\0', s->line_len) != NULL;
+    if ((s->line_too_long || nul) && s->state == SMTPD_S_AUTH) {
+        s->auth_mech = 0;
+        memset(s->auth_user, 0, sizeof s->auth_user);
+        smtpd_set_state(s, SMTPD_S_READY);
+    }
     if (s->line_too_long) {
-        if (s->state == SMTPD_S_AUTH) {
-            s->auth_mech = 0;
-            smtpd_set_state(s, SMTPD_S_READY);
-        }
         reply(s, "500 5.5.2 Line too long");
-    } else if (memchr(s->line, '\0', s->line_len)) {
+    } else if (nul) {
         reply(s, "500 5.5.2 NUL in command line");
     } else {
         run_line(s, s->line);

@@ -210,6 +210,25 @@ class Sim:
                 raise SimError("timed out waiting for %s" % what)
             time.sleep(interval)
 
+    def db_path(self):
+        return os.path.join(self.state_dir, "relay.db")
+
+    def query(self, sql, args=()):
+        """Read the appliance's database directly (the test's view of the
+        queue); a short-lived read-only connection next to the firmware's."""
+        import sqlite3
+        db = sqlite3.connect("file:%s?mode=ro" % self.db_path(), uri=True, timeout=5)
+        try:
+            return db.execute(sql, args).fetchall()
+        finally:
+            db.close()
+
+    def queued_body(self, queue_id):
+        """The stored bytes of a queued message, chunks joined."""
+        rows = self.query("SELECT data FROM message_chunk WHERE message = ? ORDER BY seq",
+                          (queue_id,))
+        return b"".join(r[0] for r in rows)
+
     def dhcp_address(self, timeout=10):
         """Wait until `net show` reports an address; returns it."""
         def bound():

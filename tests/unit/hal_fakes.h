@@ -4,6 +4,14 @@
 
 #include <stdint.h>
 
+#include "hal_secret.h"
+
 extern uint32_t hal_fake_now_ms; /* what hal_clock_ms() returns */
+
+/* What hal_secret_get() returns; tests may overwrite it before crypto_init(). */
+extern uint8_t hal_fake_secret[HAL_SECRET_LEN];
+/* When non-zero, hal_rng_fill() and hal_secret_get() fail (HAL_EIO). */
+extern int hal_fake_rng_fail;
+extern int hal_fake_secret_fail;
 
 #endif

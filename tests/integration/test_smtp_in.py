@@ -1,0 +1,317 @@
+"""Inbound SMTP against real clients (issue 4): swaks, smtplib, smtp-source."""
+import os
+import re
+import signal
+import smtplib
+import socket
+import ssl
+import subprocess
+import threading
+import time
+import unittest
+
+from relaysim import Sim
+
+SWAKS = "/usr/bin/swaks"
+SMTP_SOURCE = "/usr/sbin/smtp-source"
+
+
+def swaks(sim, *args, timeout=60):
+    r = subprocess.run([SWAKS, "--server", "127.0.0.1", "--port", str(sim.smtp_port),
+                        "--from", "pst@vendor.test", "--to", "alice@example.com",
+                        "--helo", "vendor.test"] + list(args),
+                       capture_output=True, text=True, timeout=timeout)
+    return r.returncode, r.stdout + r.stderr
+
+
+def queued_ids(sim):
+    return [r[0] for r in sim.query("SELECT id FROM message WHERE state = 'queued' ORDER BY id")]
+
+
+def received_header_end(body):
+    """Length of our Received: header (first header, folded lines)."""
+    m = re.match(rb"Received: [^\r]*\r\n(?:\t[^\r]*\r\n)*", body)
+    assert m, body[:200]
+    return m.end()
+
+
+class Configured(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.sim = Sim()
+        cls.sim.start()
+        cls.sim.cmd_ok("domain add example.com")
+        cls.sim.cmd_ok("allow add 10.0.2.2")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.sim.close()
+
+
+class ClientsTest(Configured):
+    def test_swaks_plain_tls_and_pipelining(self):
+        for extra in ([], ["-tls"], ["--pipeline"], ["-tls", "--pipeline"]):
+            with self.subTest(extra=extra):
+                before = len(queued_ids(self.sim))
+                rc, out = swaks(self.sim, *extra)
+                self.assertEqual(rc, 0, out)
+                self.assertRegex(out, r"250 2\.0\.0 Ok: queued as \d+")
+                if "-tls" in extra:
+                    self.assertIn("TLS started with cipher TLSv1.2", out)
+                self.assertEqual(len(queued_ids(self.sim)), before + 1)
+
+    def test_smtplib_bytes_are_stored_exactly(self):
+        body = (b"From: PST <pst@vendor.test>\r\nTo: alice@example.com\r\n"
+                b"Subject: byte check\r\nMessage-ID: <bytes-1@vendor.test>\r\n\r\n"
+                b".leading dot\r\n..two dots\r\n.\t.\r\nmiddle . dot\r\n" +
+                bytes(range(0x20, 0x7f)) + b"\r\n\xc3\xa9 8-bit \xff\r\n")
+        with smtplib.SMTP("127.0.0.1", self.sim.smtp_port, timeout=30) as c:
+            c.ehlo("vendor.test")
+            code, msg = c.docmd("MAIL", "FROM:<pst@vendor.test> BODY=8BITMIME")
+            self.assertEqual(code, 250)
+            self.assertEqual(c.rcpt("alice@example.com")[0], 250)
+            code, msg = c.data(body)
+        self.assertEqual(code, 250, msg)
+        qid = int(re.search(rb"queued as (\d+)", msg).group(1))
+        stored = self.sim.queued_body(qid)
+        hdr = received_header_end(stored)
+        self.assertEqual(stored[hdr:], body)
+        self.assertIn(b"by relay (Smart Host Relay) with ESMTP id %d" % qid, stored[:hdr])
+        (size, mid), = self.sim.query("SELECT size, message_id FROM message WHERE id = ?", (qid,))
+        self.assertEqual(size, len(stored))
+        self.assertEqual(mid, "<bytes-1@vendor.test>")
+        out = self.sim.cmd_ok("queue show %d" % qid)
+        self.assertIn("to alice@example.com: queued, 0 attempts", out)
+        self.assertIn("Subject: byte check", out)
+
+    def test_large_message_over_many_chunks(self):
+        lines = [(b"line %06d " % i) + b"x" * 80 + b"\r\n" for i in range(4000)]
+        lines[100] = b".starts with a dot\r\n"
+        body = b"Subject: big\r\n\r\n" + b"".join(lines)
+        self.assertGreater(len(body), 300000)
+        with smtplib.SMTP("127.0.0.1", self.sim.smtp_port, timeout=60) as c:
+            c.starttls(context=ssl._create_unverified_context())
+            errs = c.sendmail("pst@vendor.test", ["alice@example.com", "bob@example.com"], body)
+            self.assertEqual(errs, {})
+        qid = queued_ids(self.sim)[-1]
+        stored = self.sim.queued_body(qid)
+        self.assertEqual(stored[received_header_end(stored):], body)
+        self.assertIn(b"with ESMTPS", stored[:300])
+        rcpts = self.sim.query("SELECT address, domain, state FROM recipient WHERE message = ? "
+                               "ORDER BY id", (qid,))
+        self.assertEqual(rcpts, [("alice@example.com", "example.com", "queued"),
+                                 ("bob@example.com", "example.com", "queued")])
+
+    def test_smtp_source_20_parallel_sessions(self):
+        before = len(queued_ids(self.sim))
+        r = subprocess.run([SMTP_SOURCE, "-s", "20", "-m", "200", "-l", "2048",
+                            "-f", "pst@vendor.test", "-t", "carol@example.com",
+                            "-M", "vendor.test", "127.0.0.1:%d" % self.sim.smtp_port],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        ids = queued_ids(self.sim)
+        self.assertEqual(len(ids), before + 200)
+        # Every stored message is whole: smtp-source's body lines, then the end.
+        for qid in ids[before:before + 200:37]:
+            stored = self.sim.queued_body(qid)
+            self.assertTrue(stored.endswith(b"\r\n"), stored[-40:])
+            self.assertIn(b"From: <pst@vendor.test>", stored)
+        self.assertRegex(self.sim.cmd_ok("stats"), r"accepted \d+")
+
+
+class PolicyTest(Configured):
+    def talk(self, lines, read_greeting=True):
+        with socket.create_connection(("127.0.0.1", self.sim.smtp_port), timeout=20) as s:
+            f = s.makefile("rwb")
+            replies = []
+            if read_greeting:
+                replies.append(f.readline().decode())
+            for line in lines:
+                f.write(line.encode() + b"\r\n")
+                f.flush()
+                reply = f.readline().decode()
+                while reply[3:4] == "-":
+                    reply = f.readline().decode()
+                replies.append(reply.strip())
+            return replies
+
+    def test_relay_attempts_refused(self):
+        addrs = ["a@other.test", "a@evil-example.com", "a@example.com.evil",
+                 "a@sub.example.com", "a%b@example.com", "a!b@example.com",
+                 '"a@b"@example.com', "a@[10.0.0.1]", "@relay.example.com:a@other.test"]
+        for a in addrs:
+            with self.subTest(rcpt=a):
+                r = self.talk(["EHLO t", "MAIL FROM:<x@vendor.test>", "RCPT TO:<%s>" % a, "QUIT"])
+                self.assertTrue(r[3].startswith("550 5.7.1"), r)
+        r = self.talk(["EHLO t", "MAIL FROM:<x@vendor.test>", "RCPT TO:<Bob@EXAMPLE.com>", "QUIT"])
+        self.assertTrue(r[3].startswith("250 2.1.5"), r)
+
+    def test_size_limit_and_nothing_stored(self):
+        self.sim.cmd_ok("settings set max-message-size 2048")
+        try:
+            before = queued_ids(self.sim)
+            with smtplib.SMTP("127.0.0.1", self.sim.smtp_port, timeout=30) as c:
+                # Declared too big: refused at MAIL.
+                c.ehlo("t")
+                code, msg = c.docmd("MAIL", "FROM:<x@vendor.test> SIZE=4096")
+                self.assertEqual((code, msg[:5]), (552, b"5.3.4"))
+                # Not declared: read to the end, then refused, nothing kept.
+                self.assertEqual(c.docmd("MAIL", "FROM:<x@vendor.test>")[0], 250)
+                self.assertEqual(c.rcpt("a@example.com")[0], 250)
+                code, msg = c.data(b"Subject: big\r\n\r\n" + (b"y" * 70 + b"\r\n") * 80)
+                self.assertEqual((code, msg[:5]), (552, b"5.3.4"))
+                # The session goes on.
+                self.assertEqual(c.noop()[0], 250)
+            self.assertEqual(queued_ids(self.sim), before)
+            self.assertEqual(self.sim.query("SELECT count(*) FROM message WHERE state='incoming'"),
+                             [(0,)])
+        finally:
+            self.sim.cmd_ok("settings reset max-message-size")
+
+    def test_smuggling_variant_refused_end_to_end(self):
+        before = queued_ids(self.sim)
+        with socket.create_connection(("127.0.0.1", self.sim.smtp_port), timeout=20) as s:
+            s.sendall(b"EHLO t\r\nMAIL FROM:<x@vendor.test>\r\nRCPT TO:<a@example.com>\r\nDATA\r\n")
+            time.sleep(0.3)
+            s.sendall(b"Subject: one\r\n\r\nbody\n.\nMAIL FROM:<evil@vendor.test>\r\n"
+                      b"RCPT TO:<a@example.com>\r\nDATA\r\nsmuggled\r\n.\r\n")
+            data = b""
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        self.assertIn(b"554 5.6.0", data)
+        self.assertEqual(queued_ids(self.sim), before)
+
+    def test_per_source_connection_cap(self):
+        socks = []
+        try:
+            for i in range(50):
+                s = socket.create_connection(("127.0.0.1", self.sim.smtp_port), timeout=20)
+                socks.append(s)
+                self.assertTrue(s.recv(512).startswith(b"220 "), i)
+            extra = socket.create_connection(("127.0.0.1", self.sim.smtp_port), timeout=20)
+            socks.append(extra)
+            self.assertTrue(extra.recv(512).startswith(b"421 4.7.0"))
+        finally:
+            for s in socks:
+                s.close()
+        # Capacity comes back once they are gone.
+        self.sim.wait_for(lambda: swaks(self.sim)[0] == 0, timeout=20, interval=0.5,
+                          what="a session after the burst")
+        self.assertRegex(self.sim.cmd_ok("stats"), r"refused-busy [1-9]")
+
+
+class AllowlistTest(unittest.TestCase):
+    def test_outside_the_allowlist_is_refused_before_a_session(self):
+        with Sim() as sim:
+            sim.cmd_ok("domain add example.com")
+            with socket.create_connection(("127.0.0.1", sim.smtp_port), timeout=20) as s:
+                f = s.makefile("rwb")
+                self.assertTrue(f.readline().startswith(b"554 5.7.1"))
+                for line in (b"EHLO t", b"MAIL FROM:<a@b.test>", b"RCPT TO:<x@example.com>",
+                             b"DATA", b"x" * 3000):
+                    f.write(line + b"\r\n")
+                    f.flush()
+                    self.assertTrue(f.readline().startswith(b"503 5.7.1"), line)
+                f.write(b"quit\r\n")
+                f.flush()
+                self.assertTrue(f.readline().startswith(b"221"))
+                self.assertEqual(f.readline(), b"")  # closed
+            self.assertRegex(sim.cmd_ok("stats"), r"denied 1")
+            self.assertEqual(sim.query("SELECT count(*) FROM message"), [(0,)])
+
+
+class AuthTest(unittest.TestCase):
+    def test_inbound_auth_gate(self):
+        with Sim() as sim:
+            sim.cmd_ok("domain add example.com")
+            sim.cmd_ok("allow add 10.0.2.2")
+            self.assertEqual(sim.cmd_secrets("inbound-auth set vendor", ["s3cret-in", "s3cret-in"]),
+                             "ok: inbound mail needs AUTH as vendor (over TLS) from now on")
+            rc, out = swaks(sim, "-tls")
+            self.assertNotEqual(rc, 0)
+            self.assertIn("530 5.7.0", out)
+            rc, out = swaks(sim, "-a", "PLAIN", "-au", "vendor", "-ap", "s3cret-in")
+            self.assertNotEqual(rc, 0)  # not offered without TLS
+            for mech in ("PLAIN", "LOGIN"):
+                rc, out = swaks(sim, "-tls", "-a", mech, "-au", "vendor", "-ap", "s3cret-in")
+                self.assertEqual(rc, 0, out)
+                self.assertIn("235 2.7.0", out)
+            rc, out = swaks(sim, "-tls", "-a", "PLAIN", "-au", "vendor", "-ap", "wrong")
+            self.assertIn("535 5.7.8", out)
+            self.assertEqual(len(queued_ids(sim)), 2)
+            self.assertNotIn("s3cret-in", sim.cmd_ok("log 128") + sim.cmd_ok("audit"))
+            sim.cmd_ok("inbound-auth clear")
+            self.assertEqual(swaks(sim)[0], 0)
+
+
+class KillDuringDataTest(unittest.TestCase):
+    def test_kill_while_sessions_are_in_data(self):
+        with Sim() as sim:
+            sim.cmd_ok("domain add example.com")
+            sim.cmd_ok("allow add 10.0.2.2")
+            acked = []
+            lock = threading.Lock()
+            stop = threading.Event()
+
+            def sender(n):
+                i = 0
+                while not stop.is_set():
+                    body = (b"Subject: kill %d-%d\r\n\r\n" % (n, i)) + (b"z" * 76 + b"\r\n") * (20 + 500 * n)
+                    try:
+                        with smtplib.SMTP("127.0.0.1", sim.smtp_port, timeout=10) as c:
+                            c.ehlo("t")
+                            c.mail("k@vendor.test")
+                            c.rcpt("a@example.com")
+                            code, msg = c.data(body)
+                            if code == 250:
+                                with lock:
+                                    acked.append((int(re.search(rb"queued as (\d+)", msg).group(1)), body))
+                    except (OSError, smtplib.SMTPException):
+                        pass
+                    i += 1
+
+            def slow(n):
+                # Sessions parked in DATA when the power goes.
+                try:
+                    s = socket.create_connection(("127.0.0.1", sim.smtp_port), timeout=10)
+                    s.sendall(b"EHLO t\r\nMAIL FROM:<p@vendor.test>\r\nRCPT TO:<a@example.com>\r\nDATA\r\n")
+                    time.sleep(0.5)
+                    s.sendall(b"Subject: partial\r\n\r\n" + (b"p" * 98 + b"\r\n") * 500)
+                    stop.wait(10)
+                    s.close()
+                except OSError:
+                    pass
+
+            threads = [threading.Thread(target=sender, args=(n,)) for n in range(4)]
+            threads += [threading.Thread(target=slow, args=(n,)) for n in range(3)]
+            for t in threads:
+                t.start()
+            sim.wait_for(lambda: len(acked) >= 10, timeout=30, what="ten acknowledged messages")
+            time.sleep(0.8)
+            os.kill(sim.device_pid(), signal.SIGKILL)
+            stop.set()
+            for t in threads:
+                t.join(20)
+            sim.expect("reset: fault")
+            sim.wait_prompt()
+            with lock:
+                got = list(acked)
+            self.assertGreaterEqual(len(got), 10)
+            for qid, body in got:
+                stored = sim.queued_body(qid)
+                self.assertEqual(stored[received_header_end(stored):], body, qid)
+            # Nothing half-present: no incoming rows survive the boot, and
+            # every queued message has its recipients and its full size.
+            self.assertEqual(sim.query("SELECT count(*) FROM message WHERE state='incoming'"), [(0,)])
+            for qid, size in sim.query("SELECT id, size FROM message"):
+                self.assertEqual(len(sim.queued_body(qid)), size)
+                self.assertEqual(sim.query("SELECT count(*) FROM recipient WHERE message=?", (qid,)),
+                                 [(1,)])
+            self.assertFalse(any(b"partial" in sim.queued_body(q) for q in queued_ids(sim)))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

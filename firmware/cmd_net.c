@@ -40,8 +40,9 @@ static int cmd_net_show(struct console *con, int argc, char **argv)
                    (unsigned long long)st.rx_dropped, (unsigned long long)st.egress_dropped);
     console_printf(con, "ip       rx %lu tx %lu dropped %lu\n", (unsigned long)st.ip_rx,
                    (unsigned long)st.ip_tx, (unsigned long)st.ip_drop);
-    console_printf(con, "tcp      rx %lu tx %lu\n", (unsigned long)st.tcp_rx,
-                   (unsigned long)st.tcp_tx);
+    console_printf(con, "tcp      rx %lu tx %lu dropped %lu memerr %lu\n", (unsigned long)st.tcp_rx,
+                   (unsigned long)st.tcp_tx, (unsigned long)st.tcp_drop,
+                   (unsigned long)st.tcp_memerr);
     return 0;
 }
 

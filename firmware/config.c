@@ -614,6 +614,7 @@ static int check_size(const char *v, char *e, size_t n) { return check_range(v, 
 static int check_queue(const char *v, char *e, size_t n) { return check_range(v, 1 << 20, 1LL << 40, e, n); }
 static int check_seconds(const char *v, char *e, size_t n) { return check_range(v, 1, 30 * 86400, e, n); }
 static int check_conns(const char *v, char *e, size_t n) { return check_range(v, 1, 64, e, n); }
+static int check_timeout(const char *v, char *e, size_t n) { return check_range(v, 1, 3600, e, n); }
 
 static int check_bounce(const char *v, char *err, size_t errlen)
 {
@@ -636,6 +637,11 @@ const struct cfg_setting cfg_settings[] = {
     {"retry-max", "3600", "longest wait between retries (doubling), seconds", check_seconds},
     {"queue-lifetime", "432000", "give up and bounce after, seconds", check_seconds},
     {"smarthost-connections", "4", "connections at once per smart host", check_conns},
+    {"smtp-connections-per-source", "50", "inbound sessions at once from one address",
+     check_conns},
+    {"smtp-command-timeout", "300", "deadline for each inbound SMTP command, seconds",
+     check_timeout},
+    {"smtp-data-timeout", "600", "deadline for a whole inbound message, seconds", check_timeout},
     {"bounce-address", "", "where delivery failures are reported; empty for none", check_bounce},
     {NULL, NULL, NULL, NULL},
 };

@@ -210,6 +210,8 @@ void fwnet_status(struct fwnet_status *st)
     st->ip_drop = lwip_stats.ip.drop;
     st->tcp_rx = lwip_stats.tcp.recv;
     st->tcp_tx = lwip_stats.tcp.xmit;
+    st->tcp_drop = lwip_stats.tcp.drop;
+    st->tcp_memerr = lwip_stats.tcp.memerr;
 }
 
 int fwnet_use_dhcp(void)

@@ -21,6 +21,7 @@ struct fwnet_status {
     uint32_t lease_left_s;
     uint64_t rx_frames, tx_frames, rx_dropped, egress_dropped;
     uint32_t ip_rx, ip_tx, ip_drop, tcp_rx, tcp_tx; /* lwIP's protocol counters */
+    uint32_t tcp_drop, tcp_memerr;
 };
 
 int fwnet_init(const char *hostname);

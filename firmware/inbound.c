@@ -60,6 +60,18 @@ static char hostname[256];
 
 static void process(struct session *s);
 
+/* Deadlines are per command (and per message for DATA), never per read:
+ * a client dripping a byte at a time cannot hold a session forever. */
+static uint32_t command_deadline(void)
+{
+    return hal_clock_ms() + (uint32_t)cfg_setting_int("smtp-command-timeout") * 1000u;
+}
+
+static uint32_t data_deadline(void)
+{
+    return hal_clock_ms() + (uint32_t)cfg_setting_int("smtp-data-timeout") * 1000u;
+}
+
 /* --- output --- */
 
 static void out_append(void *ctx, const char *text, size_t len)
@@ -184,7 +196,7 @@ static int op_msg_begin(void *ctx, const struct smtpd_envelope *env)
                      clockfmt_rfc5322(now, date));
     if (n <= 0 || (size_t)n >= sizeof hdr || spool_write(&s->msg, (const uint8_t *)hdr, (size_t)n))
         return -1;
-    s->deadline = hal_clock_ms() + INBOUND_DATA_DEADLINE_MS;
+    s->deadline = data_deadline();
     return 0;
 }
 
@@ -208,7 +220,7 @@ static void on_committed(void *ctx, int ok, int64_t id)
         stats.rejected_msgs++;
     }
     smtpd_msg_done(&s->smtpd, ok, qid);
-    s->deadline = hal_clock_ms() + INBOUND_COMMAND_DEADLINE_MS;
+    s->deadline = command_deadline();
     process(s); /* commands pipelined after the data */
 }
 
@@ -275,7 +287,7 @@ static err_t on_tls_ready(void *arg, struct altcp_pcb *pcb, err_t err)
         return ERR_OK;
     stats.tls_sessions++;
     smtpd_tls_started(&s->smtpd);
-    s->deadline = hal_clock_ms() + INBOUND_COMMAND_DEADLINE_MS;
+    s->deadline = command_deadline();
     return ERR_OK;
 }
 
@@ -311,11 +323,10 @@ static void process(struct session *s)
            sizeof s->out - s->out_len >= OUT_HEADROOM) {
         struct pbuf *p = s->pending;
         size_t n = p->len < FEED_SLICE ? p->len : FEED_SLICE;
-        enum smtpd_state before = s->smtpd.state;
+        uint32_t lines = s->smtpd.lines;
         size_t used = smtpd_feed(&s->smtpd, p->payload, n);
-        if (s->smtpd.state != before && s->smtpd.state != SMTPD_S_DATA &&
-            s->smtpd.state != SMTPD_S_WAIT_COMMIT)
-            s->deadline = hal_clock_ms() + INBOUND_COMMAND_DEADLINE_MS;
+        if (s->smtpd.lines != lines && s->smtpd.state != SMTPD_S_DATA)
+            s->deadline = command_deadline();
         if (used == 0)
             break;
         altcp_recved(s->pcb, (u16_t)used);
@@ -525,7 +536,7 @@ static err_t on_accept(void *arg, struct altcp_pcb *pcb, err_t err)
         if (!sessions[i].used && !s)
             s = &sessions[i];
     }
-    if (!s || from_source >= INBOUND_PER_SOURCE_DEFAULT) {
+    if (!s || from_source >= cfg_setting_int("smtp-connections-per-source")) {
         stats.refused_busy++;
         char text[400];
         snprintf(text, sizeof text, "421 4.7.0 %s Too many connections%s; try again later\r\n",
@@ -540,7 +551,7 @@ static err_t on_accept(void *arg, struct altcp_pcb *pcb, err_t err)
     memcpy(s->addr, addr, sizeof addr);
     snprintf(s->peer_ip, sizeof s->peer_ip, "[%s]", peer);
     snprintf(s->client, sizeof s->client, "[%s]:%u", peer, port);
-    s->deadline = hal_clock_ms() + INBOUND_COMMAND_DEADLINE_MS;
+    s->deadline = command_deadline();
     stats.connections++;
     stats.active++;
     attach(s, pcb);

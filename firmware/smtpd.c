@@ -693,6 +693,7 @@ static void run_line(struct smtpd *s, char *line)
 
 static void end_command_line(struct smtpd *s)
 {
+    s->lines++;
     s->line[s->line_len] = '\0';
     /* fix: a NUL line used to leave SMTPD_S_AUTH in place, so after its 500
      * (which ends the exchange for the client) the next command was taken

@@ -99,6 +99,8 @@ struct smtpd {
     size_t line_len;
     int line_too_long;
     int line_cr; /* previous byte was CR */
+    uint32_t lines; /* command lines completed: the transport restarts the
+                       command deadline whenever this moves */
     /* transaction */
     char helo[SMTPD_DOMAIN_MAX + 1];
     char sender[SMTPD_PATH_MAX + 1];

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "egress.h"
@@ -36,6 +37,7 @@ struct slirp_timer {
 
 struct slirpnet {
     Slirp *slirp;
+    int trace; /* SHR_BOARD_TRACE=1: one stderr line per frame, for debugging */
     struct egress_policy policy;
     uint64_t egress_dropped;
     slirpnet_rx_fn rx;
@@ -65,9 +67,22 @@ static int64_t now_ms(void)
 
 /* --- callbacks slirp makes --- */
 
+static void trace_frame(const struct slirpnet *sn, const char *dir, const uint8_t *f, size_t len)
+{
+    if (!sn->trace)
+        return;
+    char what[96];
+    egress_describe(f, len, what, sizeof what);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    fprintf(stderr, "board: %ld.%06ld %s %s (%zu bytes, flags 0x%02x)\n", (long)ts.tv_sec % 1000,
+            ts.tv_nsec / 1000, dir, what, len, len > 47 ? f[47] : 0);
+}
+
 static ssize_t cb_send_packet(const void *buf, size_t len, void *opaque)
 {
     struct slirpnet *sn = opaque;
+    trace_frame(sn, "to device  ", buf, len);
     queue_push(&sn->to_device, buf, len); /* a full queue drops, like a busy wire */
     return (ssize_t)len;
 }
@@ -111,6 +126,23 @@ static void cb_timer_mod(void *timer, int64_t expire_ms, void *opaque)
 }
 
 static void cb_register_poll_fd(int fd, void *opaque) { (void)fd; (void)opaque; }
+
+/* slirp keeps its forward's listening socket to itself: find it among our
+ * descriptors by what it is (a listening TCP socket on that port). */
+static int find_listener(uint16_t port)
+{
+    for (int fd = 0; fd < 1024; fd++) {
+        int listening = 0;
+        socklen_t len = sizeof listening;
+        struct sockaddr_in addr;
+        socklen_t alen = sizeof addr;
+        if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening &&
+            getsockname(fd, (struct sockaddr *)&addr, &alen) == 0 && addr.sin_family == AF_INET &&
+            ntohs(addr.sin_port) == port)
+            return fd;
+    }
+    return -1;
+}
 static void cb_unregister_poll_fd(int fd, void *opaque) { (void)fd; (void)opaque; }
 static void cb_notify(void *opaque) { (void)opaque; }
 
@@ -136,6 +168,8 @@ struct slirpnet *slirpnet_new(uint16_t smtp_port, slirpnet_rx_fn rx, void *ctx,
     }
     sn->rx = rx;
     sn->rx_ctx = ctx;
+    const char *trace = getenv("SHR_BOARD_TRACE");
+    sn->trace = trace && *trace == '1';
     struct in_addr host_alias, guest;
     inet_pton(AF_INET, SLIRPNET_HOST_ALIAS, &host_alias);
     inet_pton(AF_INET, SLIRPNET_GUEST_ADDR, &guest);
@@ -170,6 +204,12 @@ struct slirpnet *slirpnet_new(uint16_t smtp_port, slirpnet_rx_fn rx, void *ctx,
         slirpnet_free(sn);
         return NULL;
     }
+    /* slirp listens with a backlog of 1: clients connecting together would
+     * wait a full SYN retransmission (1 s) each. Raise it. */
+    int listener = find_listener(smtp_port);
+    if (listener < 0 || listen(listener, SOMAXCONN) != 0)
+        fprintf(stderr, "board: cannot raise the listen backlog of 127.0.0.1:%u: %s\n",
+                smtp_port, listener < 0 ? "socket not found" : strerror(errno));
     return sn;
 }
 
@@ -275,6 +315,7 @@ int slirpnet_send(struct slirpnet *sn, const uint8_t *frame, size_t len)
         }
         return -1;
     }
+    trace_frame(sn, "from device", frame, len);
     queue_push(&sn->to_slirp, frame, len);
     return 0;
 }

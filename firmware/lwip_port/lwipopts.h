@@ -30,6 +30,11 @@
 
 /* --- protocols --- */
 #define LWIP_ARP 1
+/* Queue every packet waiting for an ARP answer, not just the last one:
+ * several SYN-ACKs to the same peer in one burst must not cost all but one
+ * a 3-second retransmission. */
+#define ARP_QUEUEING 1
+#define MEMP_NUM_ARP_QUEUE 64
 #define LWIP_ETHERNET 1
 #define LWIP_IPV4 1
 /* IPv6 arrives with the TAP backend; slirp mode drops it at the egress filter. */

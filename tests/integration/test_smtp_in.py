@@ -203,6 +203,83 @@ class PolicyTest(Configured):
         self.assertRegex(self.sim.cmd_ok("stats"), r"refused-busy [1-9]")
 
 
+class LimitsTest(unittest.TestCase):
+    def test_command_deadline_is_not_a_read_timeout(self):
+        with Sim() as sim:
+            sim.cmd_ok("domain add example.com")
+            sim.cmd_ok("allow add 10.0.2.2")
+            sim.cmd_ok("settings set smtp-command-timeout 2")
+            with socket.create_connection(("127.0.0.1", sim.smtp_port), timeout=20) as s:
+                self.assertTrue(s.recv(512).startswith(b"220"))
+                t0 = time.monotonic()
+                data = b""
+                # One byte every 0.4 s: every read is quick, the command never ends.
+                for b in b"NOOP and a very slow line":
+                    try:
+                        s.sendall(bytes([b]))
+                    except OSError:
+                        break
+                    time.sleep(0.4)
+                    s.setblocking(False)
+                    try:
+                        data += s.recv(512)
+                    except BlockingIOError:
+                        pass
+                    s.setblocking(True)
+                    if data:
+                        break
+                elapsed = time.monotonic() - t0
+            self.assertTrue(data.startswith(b"421 4.4.2"), data)
+            self.assertLess(elapsed, 6)
+            self.assertRegex(sim.cmd_ok("stats"), r"timeouts 1")
+            # Quick commands keep a session alive past the deadline.
+            with smtplib.SMTP("127.0.0.1", sim.smtp_port, timeout=20) as c:
+                for _ in range(5):
+                    self.assertEqual(c.noop()[0], 250)
+                    time.sleep(0.8)
+
+    def test_full_queue_says_452(self):
+        with Sim() as sim:
+            sim.cmd_ok("domain add example.com")
+            sim.cmd_ok("allow add 10.0.2.2")
+            sim.cmd_ok("settings set queue-max-size 1048576")
+            body = b"Subject: filler\r\n\r\n" + (b"f" * 98 + b"\r\n") * 6000  # 600 kB
+            with smtplib.SMTP("127.0.0.1", sim.smtp_port, timeout=30) as c:
+                self.assertEqual(c.sendmail("q@vendor.test", ["a@example.com"], body), {})
+                # A declared size that does not fit is refused up front...
+                code, msg = c.docmd("MAIL", "FROM:<q@vendor.test> SIZE=%d" % len(body))
+                self.assertEqual((code, msg[:5]), (452, b"4.3.1"))
+                # ...an undeclared one is taken while there is room left...
+                self.assertEqual(c.docmd("MAIL", "FROM:<q@vendor.test>")[0], 250)
+                self.assertEqual(c.rcpt("a@example.com")[0], 250)
+                self.assertEqual(c.data(body)[0], 250)
+                # ...and once the queue is over its cap, nothing more is.
+                code, msg = c.docmd("MAIL", "FROM:<q@vendor.test>")
+            self.assertEqual((code, msg[:5]), (452, b"4.3.1"))
+            self.assertEqual(len(queued_ids(sim)), 2)
+            self.assertRegex(sim.cmd_ok("stats"), r"queue\s+12\d{5} bytes of 1048576")
+
+    def test_tls_show_matches_the_certificate_served(self):
+        with Sim() as sim:
+            out = sim.cmd_ok("tls show")
+            self.assertRegex(out, r"(?m)^subject\s+CN=relay$")
+            fp = re.search(r"(?m)^sha256\s+([0-9A-F:]{95})$", out).group(1)
+            sim.cmd_ok("allow add 10.0.2.2")
+            r = subprocess.run(["openssl", "s_client", "-starttls", "smtp", "-connect",
+                                "127.0.0.1:%d" % sim.smtp_port, "-servername", "relay"],
+                               input=b"", capture_output=True, timeout=30)
+            pem = re.search(rb"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----",
+                            r.stdout, re.S).group(0)
+            x = subprocess.run(["openssl", "x509", "-noout", "-fingerprint", "-sha256"],
+                               input=pem, capture_output=True, timeout=10)
+            self.assertIn(fp, x.stdout.decode())
+            # The same identity after a reboot.
+            sim.send("reboot\r")
+            sim.expect("reset: software")
+            sim.wait_prompt()
+            self.assertIn(fp, sim.cmd_ok("tls show"))
+
+
 class AllowlistTest(unittest.TestCase):
     def test_outside_the_allowlist_is_refused_before_a_session(self):
         with Sim() as sim:

@@ -192,3 +192,242 @@ int db_msg_body(struct db *db, int64_t id, db_chunk_fn fn, void *ctx)
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? DB_OK : db_rc_from(rc);
 }
+
+/* --- delivery --- */
+
+int db_due_list(struct db *db, int64_t now, int limit, db_due_fn fn, void *ctx)
+{
+    sqlite3_stmt *st;
+    int rc = db_prepare(db,
+                        "SELECT r.id, r.message, r.address, r.domain, r.attempts, m.received, "
+                        "m.sender, m.size FROM recipient r JOIN message m ON m.id = r.message "
+                        "WHERE m.state = 'queued' AND r.state IN ('queued','deferred') "
+                        "AND r.next_attempt <= ?1 ORDER BY r.message, r.domain, r.id LIMIT ?2",
+                        &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, now);
+    sqlite3_bind_int(st, 2, limit);
+    struct db_due d;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        memset(&d, 0, sizeof d);
+        d.rcpt_id = sqlite3_column_int64(st, 0);
+        d.msg_id = sqlite3_column_int64(st, 1);
+        db_column_text(st, 2, d.address, sizeof d.address);
+        db_column_text(st, 3, d.domain, sizeof d.domain);
+        d.attempts = sqlite3_column_int(st, 4);
+        d.received = sqlite3_column_int64(st, 5);
+        db_column_text(st, 6, d.sender, sizeof d.sender);
+        d.size = (uint64_t)sqlite3_column_int64(st, 7);
+        fn(ctx, &d);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? DB_OK : db_rc_from(rc);
+}
+
+static int64_t single_int(struct db *db, const char *sql, int64_t arg, int64_t fallback)
+{
+    sqlite3_stmt *st;
+    if (db_prepare(db, sql, &st) != DB_OK)
+        return fallback;
+    sqlite3_bind_int64(st, 1, arg);
+    int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : fallback;
+    sqlite3_finalize(st);
+    return v;
+}
+
+int64_t db_next_due(struct db *db)
+{
+    return single_int(db,
+                      "SELECT coalesce(min(r.next_attempt), 0) FROM recipient r JOIN message m "
+                      "ON m.id = r.message WHERE m.state = 'queued' "
+                      "AND r.state IN ('queued','deferred') AND ?1 = ?1",
+                      0, 0);
+}
+
+static int64_t exec_changes(struct db *db, const char *sql, int64_t a, int64_t b)
+{
+    sqlite3_stmt *st;
+    int rc = db_prepare(db, sql, &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, a);
+    sqlite3_bind_int64(st, 2, b);
+    if ((rc = db_step_done(st)) != DB_OK)
+        return rc;
+    return sqlite3_changes(db->h);
+}
+
+int64_t db_rcpt_reset_delivering(struct db *db)
+{
+    return exec_changes(db, "UPDATE recipient SET state = 'queued' WHERE state = 'delivering' "
+                            "AND ?1 = ?1 AND ?2 = ?2", 0, 0);
+}
+
+int db_rcpt_update(struct db *db, int64_t rcpt_id, const char *state, int32_t attempts,
+                   int64_t next_attempt, const char *last_reply, int64_t now)
+{
+    sqlite3_stmt *st;
+    int rc = db_prepare(db,
+                        "UPDATE recipient SET state = ?2, attempts = ?3, next_attempt = ?4, "
+                        "last_reply = ?5, updated = ?6 WHERE id = ?1",
+                        &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, rcpt_id);
+    sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, attempts);
+    sqlite3_bind_int64(st, 4, next_attempt);
+    sqlite3_bind_text(st, 5, last_reply, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, now);
+    return db_step_done(st);
+}
+
+int64_t db_msg_pending(struct db *db, int64_t msg_id)
+{
+    return single_int(db, "SELECT count(*) FROM recipient WHERE message = ?1 "
+                          "AND state NOT IN ('delivered','failed')", msg_id, -1);
+}
+
+int64_t db_msg_delivering(struct db *db, int64_t msg_id)
+{
+    return single_int(db, "SELECT count(*) FROM recipient WHERE message = ?1 "
+                          "AND state = 'delivering'", msg_id, -1);
+}
+
+int db_msg_delete(struct db *db, int64_t msg_id)
+{
+    int64_t n = exec_changes(db, "DELETE FROM message WHERE id = ?1 AND ?2 = ?2", msg_id, 0);
+    return n < 0 ? (int)n : n == 0 ? DB_ENOTFOUND : DB_OK;
+}
+
+int64_t db_queue_retry(struct db *db, int64_t msg_id, int64_t now)
+{
+    return exec_changes(db, "UPDATE recipient SET next_attempt = ?2 WHERE state IN "
+                            "('queued','deferred') AND (?1 = 0 OR message = ?1)", msg_id, now);
+}
+
+int db_msg_chunk_read(struct db *db, int64_t msg_id, int32_t seq, uint8_t *buf, size_t cap,
+                      size_t *len)
+{
+    sqlite3_stmt *st;
+    int rc = db_prepare(db, "SELECT data FROM message_chunk WHERE message = ?1 AND seq = ?2", &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, msg_id);
+    sqlite3_bind_int(st, 2, seq);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        int n = sqlite3_column_bytes(st, 0);
+        if (n < 0 || (size_t)n > cap) {
+            rc = DB_EIO;
+        } else {
+            memcpy(buf, sqlite3_column_blob(st, 0), (size_t)n);
+            *len = (size_t)n;
+            rc = DB_OK;
+        }
+    } else {
+        rc = rc == SQLITE_DONE ? DB_ENOTFOUND : db_rc_from(rc);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int db_history_add(struct db *db, const struct db_history *h)
+{
+    sqlite3_stmt *st;
+    int rc = db_prepare(db,
+                        "INSERT INTO history(queue_id, message_id, sender, recipient, outcome, "
+                        "attempts, smarthost, tls, reply, received, finished) "
+                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                        &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, h->queue_id);
+    sqlite3_bind_text(st, 2, h->message_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, h->sender, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, h->recipient, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, h->outcome, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 6, h->attempts);
+    sqlite3_bind_text(st, 7, h->smarthost, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, h->tls, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 9, h->reply, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 10, h->received);
+    sqlite3_bind_int64(st, 11, h->finished);
+    return db_step_done(st);
+}
+
+int db_history_list(struct db *db, int n, db_history_fn fn, void *ctx)
+{
+    sqlite3_stmt *st;
+    int rc = db_prepare(db,
+                        "SELECT queue_id, message_id, sender, recipient, outcome, attempts, "
+                        "smarthost, tls, reply, received, finished FROM "
+                        "(SELECT * FROM history ORDER BY id DESC LIMIT ?1) ORDER BY id",
+                        &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_int(st, 1, n);
+    struct db_history h;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        memset(&h, 0, sizeof h);
+        h.queue_id = sqlite3_column_int64(st, 0);
+        db_column_text(st, 1, h.message_id, sizeof h.message_id);
+        db_column_text(st, 2, h.sender, sizeof h.sender);
+        db_column_text(st, 3, h.recipient, sizeof h.recipient);
+        db_column_text(st, 4, h.outcome, sizeof h.outcome);
+        h.attempts = sqlite3_column_int(st, 5);
+        db_column_text(st, 6, h.smarthost, sizeof h.smarthost);
+        db_column_text(st, 7, h.tls, sizeof h.tls);
+        db_column_text(st, 8, h.reply, sizeof h.reply);
+        h.received = sqlite3_column_int64(st, 9);
+        h.finished = sqlite3_column_int64(st, 10);
+        fn(ctx, &h);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? DB_OK : db_rc_from(rc);
+}
+
+/* --- trusted CAs --- */
+
+int db_tls_ca_get(struct db *db, uint8_t *pem, size_t *len)
+{
+    sqlite3_stmt *st;
+    int rc = db_prepare(db, "SELECT pem FROM tls_ca WHERE id = 1", &st);
+    if (rc)
+        return rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        int n = sqlite3_column_bytes(st, 0);
+        if (n < 0 || (size_t)n > *len) {
+            rc = DB_EIO;
+        } else {
+            memcpy(pem, sqlite3_column_blob(st, 0), (size_t)n);
+            *len = (size_t)n;
+            rc = DB_OK;
+        }
+    } else {
+        rc = rc == SQLITE_DONE ? DB_ENOTFOUND : db_rc_from(rc);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int db_tls_ca_set(struct db *db, const uint8_t *pem, size_t len, int64_t now)
+{
+    sqlite3_stmt *st;
+    int rc = db_prepare(db, "INSERT OR REPLACE INTO tls_ca(id, pem, updated) VALUES (1, ?1, ?2)",
+                        &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_blob(st, 1, pem, (int)len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, now);
+    return db_step_done(st);
+}
+
+int db_tls_ca_clear(struct db *db)
+{
+    sqlite3_stmt *st;
+    int rc = db_prepare(db, "DELETE FROM tls_ca", &st);
+    return rc ? rc : db_step_done(st);
+}

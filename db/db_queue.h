@@ -65,4 +65,63 @@ int db_msg_recipients(struct db *db, int64_t id, db_rcpt_fn fn, void *ctx);
 /* The body, chunk by chunk; stops early when fn returns non-zero. */
 int db_msg_body(struct db *db, int64_t id, db_chunk_fn fn, void *ctx);
 
+/* --- delivery --- */
+
+/* A recipient due for an attempt, with what delivery needs of its message. */
+struct db_due {
+    int64_t rcpt_id;
+    int64_t msg_id;
+    char address[257];
+    char domain[256];
+    int32_t attempts;
+    int64_t received;
+    char sender[257];
+    uint64_t size;
+};
+typedef void (*db_due_fn)(void *ctx, const struct db_due *d);
+/* Recipients 'queued' or 'deferred' with next_attempt <= now, oldest
+ * message first, at most `limit`. */
+int db_due_list(struct db *db, int64_t now, int limit, db_due_fn fn, void *ctx);
+/* Earliest next_attempt among waiting recipients; 0 when none. */
+int64_t db_next_due(struct db *db);
+/* Recipients left 'delivering' by a reset go back to 'queued' (a crash may
+ * duplicate a delivery, never lose one). Returns the count. */
+int64_t db_rcpt_reset_delivering(struct db *db);
+int db_rcpt_update(struct db *db, int64_t rcpt_id, const char *state, int32_t attempts,
+                   int64_t next_attempt, const char *last_reply, int64_t now);
+/* Recipients of the message not yet delivered or failed. */
+int64_t db_msg_pending(struct db *db, int64_t msg_id);
+/* Recipients of the message being delivered right now. */
+int64_t db_msg_delivering(struct db *db, int64_t msg_id);
+/* Delete a message (any state) with its chunks and recipients. */
+int db_msg_delete(struct db *db, int64_t msg_id);
+/* Make waiting recipients of one message (or all, msg_id 0) due now. */
+int64_t db_queue_retry(struct db *db, int64_t msg_id, int64_t now);
+/* One chunk of a message body: DB_ENOTFOUND after the last. */
+int db_msg_chunk_read(struct db *db, int64_t msg_id, int32_t seq, uint8_t *buf, size_t cap,
+                      size_t *len);
+
+struct db_history {
+    int64_t queue_id;
+    char message_id[256];
+    char sender[257];
+    char recipient[257];
+    char outcome[12]; /* delivered | failed */
+    int32_t attempts;
+    char smarthost[300];
+    char tls[128]; /* "TLSv1.2 ECDHE-..." or "plaintext" */
+    char reply[300];
+    int64_t received;
+    int64_t finished;
+};
+int db_history_add(struct db *db, const struct db_history *h);
+typedef void (*db_history_fn)(void *ctx, const struct db_history *h);
+/* The last n outcomes, oldest first. */
+int db_history_list(struct db *db, int n, db_history_fn fn, void *ctx);
+
+/* --- trusted CAs for outbound TLS verify --- */
+int db_tls_ca_get(struct db *db, uint8_t *pem, size_t *len);
+int db_tls_ca_set(struct db *db, const uint8_t *pem, size_t len, int64_t now);
+int db_tls_ca_clear(struct db *db);
+
 #endif

@@ -89,6 +89,7 @@ static const char schema_1_0[] =
     "  sender TEXT NOT NULL,"
     "  recipient TEXT NOT NULL,"
     "  outcome TEXT NOT NULL CHECK (outcome IN ('delivered','failed')),"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
     "  smarthost TEXT NOT NULL,"
     "  tls TEXT NOT NULL,"
     "  reply TEXT NOT NULL,"
@@ -101,6 +102,11 @@ static const char schema_1_0[] =
     "  key_sealed BLOB NOT NULL,"
     "  cert BLOB NOT NULL,"
     "  created INTEGER NOT NULL);"
+    /* Certificates of the CAs outbound `tls verify` trusts (PEM). */
+    "CREATE TABLE tls_ca ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  pem BLOB NOT NULL,"
+    "  updated INTEGER NOT NULL);"
     /* The optional inbound SMTP AUTH account (PBKDF2-SHA256 hash). */
     "CREATE TABLE inbound_account ("
     "  id INTEGER PRIMARY KEY CHECK (id = 1),"

@@ -8,6 +8,7 @@
 #include "crypto.h"
 #include "db.h"
 #include "db_queue.h"
+#include "delivery.h"
 #include "hal_clock.h"
 #include "inbound.h"
 #include "spool.h"
@@ -160,6 +161,86 @@ static int cmd_queue_show(struct console *con, int argc, char **argv)
     return 0;
 }
 
+/* --- queue retry | delete | history --- */
+
+static int cmd_queue_retry(struct console *con, int argc, char **argv)
+{
+    if (argc > 1)
+        return console_usage(con);
+    int64_t id = 0;
+    if (argc == 1 && !(id = parse_id(argv[0])))
+        return console_error(con, "'%s' is not a queue id (see 'queue list')", argv[0]);
+    if (!cfg_db())
+        return console_error(con, "storage is unavailable (see 'log')");
+    struct db_msg m;
+    if (id && db_msg_get(cfg_db(), id, &m) != DB_OK)
+        return console_error(con, "no message %lld in the queue", (long long)id);
+    int64_t n = db_queue_retry(cfg_db(), id, hal_clock_wall());
+    if (n < 0)
+        return console_error(con, "storage error: %s", db_errmsg(cfg_db()));
+    dlv_kick();
+    console_printf(con, "ok: %lld recipient(s) will be tried now\n", (long long)n);
+    return 0;
+}
+
+static int cmd_queue_delete(struct console *con, int argc, char **argv)
+{
+    if (argc != 1)
+        return console_usage(con);
+    int64_t id = parse_id(argv[0]);
+    if (!id)
+        return console_error(con, "'%s' is not a queue id (see 'queue list')", argv[0]);
+    if (!cfg_db())
+        return console_error(con, "storage is unavailable (see 'log')");
+    struct db_msg m;
+    if (db_msg_get(cfg_db(), id, &m) != DB_OK)
+        return console_error(con, "no message %lld in the queue", (long long)id);
+    if (db_msg_pending(cfg_db(), id) > 0 &&
+        db_msg_delivering(cfg_db(), id) > 0)
+        return console_error(con, "message %lld is being delivered right now; try again when "
+                             "the attempt ends", (long long)id);
+    char action[64];
+    snprintf(action, sizeof action, "queue delete %lld", (long long)id);
+    int rc = db_begin(cfg_db());
+    if (rc == DB_OK)
+        rc = db_msg_delete(cfg_db(), id);
+    if (rc == DB_OK)
+        rc = db_audit_add(cfg_db(), hal_clock_wall(), "console", action);
+    if (rc == DB_OK)
+        rc = db_commit(cfg_db());
+    if (rc != DB_OK) {
+        db_rollback(cfg_db());
+        return console_error(con, "storage error: %s", db_errmsg(cfg_db()));
+    }
+    spool_forget(m.size);
+    console_printf(con, "ok: message %lld deleted\n", (long long)id);
+    return 0;
+}
+
+static void print_history(void *ctx, const struct db_history *h)
+{
+    char when[CLOCKFMT_UTC_LEN];
+    console_printf(ctx, "%s %-9s q%lld %s -> %s via %s (%s) after %d attempt%s: %s\n",
+                   clockfmt_utc(h->finished, when), h->outcome, (long long)h->queue_id,
+                   h->sender[0] ? h->sender : "<>", h->recipient,
+                   h->smarthost[0] ? h->smarthost : "-", h->tls[0] ? h->tls : "-",
+                   (int)h->attempts, h->attempts == 1 ? "" : "s", h->reply);
+}
+
+static int cmd_queue_history(struct console *con, int argc, char **argv)
+{
+    int64_t n = 20;
+    if (argc > 1)
+        return console_usage(con);
+    if (argc == 1 && ((n = parse_id(argv[0])) <= 0 || n > 1000))
+        return console_error(con, "N must be 1..1000");
+    if (!cfg_db())
+        return console_error(con, "storage is unavailable (see 'log')");
+    if (db_history_list(cfg_db(), (int)n, print_history, con) != DB_OK)
+        return console_error(con, "storage error: %s", db_errmsg(cfg_db()));
+    return 0;
+}
+
 /* --- stats --- */
 
 static int cmd_stats(struct console *con, int argc, char **argv)
@@ -179,6 +260,13 @@ static int cmd_stats(struct console *con, int argc, char **argv)
                    (unsigned long long)st.rejected_msgs);
     console_printf(con, "queue     %llu bytes of %lld\n", (unsigned long long)spool_queue_bytes(),
                    (long long)cfg_setting_int("queue-max-size"));
+    struct dlv_stats d;
+    dlv_stats(&d);
+    console_printf(con, "delivery  delivered %llu deferred %llu failed %llu bounces %llu "
+                        "tls-downgrades %llu in-flight %lu\n",
+                   (unsigned long long)d.delivered, (unsigned long long)d.deferred,
+                   (unsigned long long)d.failed, (unsigned long long)d.bounces,
+                   (unsigned long long)d.downgrades, (unsigned long)d.in_flight);
     return 0;
 }
 
@@ -282,7 +370,11 @@ const struct console_cmd cmd_queue_table[] = {
      cmd_queue_list},
     {"queue", "show", "<id>", "one message: envelope, headers, per-recipient state",
      cmd_queue_show},
-    {"stats", NULL, "", "connection, message and queue counters", cmd_stats},
+    {"queue", "retry", "[<id>]", "try waiting recipients now (one message or all)",
+     cmd_queue_retry},
+    {"queue", "delete", "<id>", "remove a message from the queue, undelivered", cmd_queue_delete},
+    {"queue", "history", "[N]", "last N delivery outcomes (default 20)", cmd_queue_history},
+    {"stats", NULL, "", "connection, message, queue and delivery counters", cmd_stats},
     {"tls", "show", "", "the certificate offered to STARTTLS clients", cmd_tls_show},
     {"inbound-auth", "set", "<user>", "require SMTP AUTH as <user> (asks for the password)",
      cmd_inbound_set},

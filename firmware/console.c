@@ -195,12 +195,36 @@ int console_help(struct console *con, const char *topic)
 
 void console_ask_secret(struct console *con, const char *prompt, console_secret_fn fn, void *ctx)
 {
+    con->ask_echo = 0;
     con->secret_fn = fn;
     con->secret_ctx = ctx;
     con->len = 0;
     con->overflow = 0;
     console_write(con, prompt);
 }
+
+void console_ask_line(struct console *con, const char *prompt, console_secret_fn fn, void *ctx)
+{
+    console_ask_secret(con, prompt, fn, ctx);
+    con->ask_echo = 1;
+}
+
+void console_busy(struct console *con, void (*cancel)(struct console *con, void *ctx), void *ctx)
+{
+    con->busy_cancel = cancel;
+    con->busy_ctx = ctx;
+}
+
+void console_done(struct console *con)
+{
+    if (!con->busy_cancel)
+        return;
+    con->busy_cancel = NULL;
+    con->busy_ctx = NULL;
+    console_prompt(con);
+}
+
+int console_is_busy(const struct console *con) { return con->busy_cancel != NULL; }
 
 /* Hand a finished secret line (or NULL for Ctrl-C) to whoever asked. The
  * prompt comes back only when nobody asked for another line. */
@@ -217,7 +241,7 @@ static void end_secret(struct console *con, int cancelled)
     memset(con->line, 0, sizeof con->line);
     con->len = 0;
     con->overflow = 0;
-    if (!con->secret_fn)
+    if (!con->secret_fn && !con->busy_cancel)
         console_prompt(con);
 }
 
@@ -232,9 +256,11 @@ static void end_line(struct console *con)
         console_error(con, "line too long (at most %d characters)", CONSOLE_LINE_MAX);
     } else {
         con->line[con->len] = '\0';
-        if (console_exec(con, con->line) == CONSOLE_PENDING && con->secret_fn) {
+        if (console_exec(con, con->line) == CONSOLE_PENDING &&
+            (con->secret_fn || con->busy_cancel)) {
+            con->len = 0;
             con->overflow = 0;
-            return; /* the handler asked for a secret; its prompt is out */
+            return; /* the command goes on; its own prompt or output follows */
         }
     }
     con->len = 0;
@@ -246,6 +272,14 @@ void console_feed(struct console *con, const uint8_t *data, size_t len)
 {
     for (size_t i = 0; i < len; i++) {
         uint8_t ch = data[i];
+        if (con->busy_cancel) {
+            /* A command is running: only Ctrl-C means anything. */
+            if (ch == CTRL_C) {
+                console_write(con, "^C\n");
+                con->busy_cancel(con, con->busy_ctx);
+            }
+            continue;
+        }
         int after_cr = con->last_cr;
         con->last_cr = 0;
         if (con->esc) {
@@ -277,7 +311,7 @@ void console_feed(struct console *con, const uint8_t *data, size_t len)
             break;
         case CTRL_U:
             while (con->len > 0) {
-                if (!con->secret_fn)
+                if (!con->secret_fn || con->ask_echo)
                     con->write(con->write_ctx, "\b \b", 3);
                 con->len--;
             }
@@ -287,7 +321,7 @@ void console_feed(struct console *con, const uint8_t *data, size_t len)
         case DEL:
             if (con->len > 0 && !con->overflow) {
                 con->len--;
-                if (!con->secret_fn)
+                if (!con->secret_fn || con->ask_echo)
                     con->write(con->write_ctx, "\b \b", 3);
             }
             break;
@@ -299,7 +333,7 @@ void console_feed(struct console *con, const uint8_t *data, size_t len)
                 break; /* other control bytes and non-ASCII are ignored */
             if (con->len < CONSOLE_LINE_MAX) {
                 con->line[con->len++] = (char)ch;
-                if (!con->secret_fn) /* secrets are never echoed */
+                if (!con->secret_fn || con->ask_echo) /* secrets are never echoed */
                     con->write(con->write_ctx, (const char *)&ch, 1);
             } else {
                 con->overflow = 1;

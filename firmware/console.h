@@ -56,8 +56,11 @@ struct console {
     uint8_t overflow; /* the line grew past CONSOLE_LINE_MAX; refuse it at Enter */
     uint8_t last_cr;  /* previous byte was CR, so a following LF is the same Enter */
     uint8_t esc;      /* 0 none, 1 after ESC, 2 inside a CSI/SS3 sequence */
-    console_secret_fn secret_fn; /* set while a secret is being typed (no echo) */
+    console_secret_fn secret_fn; /* set while a line is asked for */
     void *secret_ctx;
+    uint8_t ask_echo;            /* the asked line is echoed (not a secret) */
+    void (*busy_cancel)(struct console *con, void *ctx); /* set while a command runs on */
+    void *busy_ctx;
 };
 
 void console_init(struct console *con, const struct console_cmd *const *tables,
@@ -84,6 +87,16 @@ int console_usage(struct console *con);
  * handler's argv points into the line buffer the secret will be typed into:
  * copy what you need first. */
 void console_ask_secret(struct console *con, const char *prompt, console_secret_fn fn, void *ctx);
+
+/* Ask for a line that is not secret (echoed), e.g. pasted PEM text. */
+void console_ask_line(struct console *con, const char *prompt, console_secret_fn fn, void *ctx);
+
+/* A command that goes on after its handler returned (CONSOLE_PENDING), e.g.
+ * `smarthost test`: typed input is ignored except Ctrl-C, which calls
+ * `cancel`; console_done() ends it and brings the prompt back. */
+void console_busy(struct console *con, void (*cancel)(struct console *con, void *ctx), void *ctx);
+void console_done(struct console *con);
+int console_is_busy(const struct console *con);
 
 /* List all commands, or only those named `topic` (NULL for all). Returns -1
  * with an error line when `topic` names no command. */

@@ -61,4 +61,101 @@ int crypto_random(void *buf, size_t len);
 /* Overwrite memory holding a secret, in a way the compiler cannot drop. */
 void crypto_wipe(void *buf, size_t len);
 
+/* ======================================================================
+ * crypto_tls_*: sans-I/O TLS client for outbound SMTP STARTTLS
+ * ======================================================================
+ * The transport owns the TCP connection. After the server's "220 Ready to
+ * start TLS" it creates one of these and from then on:
+ *   - every TCP byte received goes to crypto_tls_feed();
+ *   - every byte crypto_tls_output() shows is sent, then acknowledged with
+ *     crypto_tls_output_consumed();
+ *   - crypto_tls_handshake() is called after each feed and each
+ *     output_consumed until it returns 0 (done) or -1 (failed); then
+ *     crypto_tls_read()/crypto_tls_write() carry the SMTP dialogue.
+ * Nothing here touches a socket, a timer or lwIP; the transport enforces
+ * the handshake deadline (a silent server just leaves handshake() at 1).
+ * Objects come from a static pool of CRYPTO_TLS_MAX; mbedTLS allocates its
+ * own record buffers (~2 x 16.7 KiB) per live object with calloc.
+ * Protocol: TLS 1.2 only (mbedTLS 2.28 has no TLS 1.3 client); no session
+ * resumption, no renegotiation, no client certificate. Certificate dates
+ * are checked against the system clock (time()). */
+#define CRYPTO_TLS_MAX 8              /* concurrent outbound TLS sessions */
+#define CRYPTO_TLS_IN_MAX (18 * 1024) /* ciphertext fed but not yet consumed;
+                                       * > one maximal TLS record (18437 B is
+                                       * the absolute max, mbedTLS buffers the
+                                       * rest of a partial record itself) */
+#define CRYPTO_TLS_OUT_MAX (17 * 1024) /* ciphertext waiting for the transport:
+                                        * one full 16 KiB record + expansion */
+#define CRYPTO_TLS_CA_MAX_LEN (512 * 1024) /* largest trust store input */
+#define CRYPTO_TLS_ERR_MAX 256
+
+struct crypto_tls; /* opaque */
+
+/* Replace the appliance's trust store with the certificate(s) in `data`:
+ * PEM (one or more "BEGIN CERTIFICATE" blocks, with or without a
+ * terminating NUL) or a single DER certificate. len == 0 empties the store.
+ * All or nothing: one bad certificate rejects the input and the old store
+ * stays. Sessions already open keep the store they started with.
+ * Returns the number of certificates now trusted, or -1 with `err` set. */
+int crypto_tls_ca_set(const uint8_t *data, size_t len, char *err, size_t errlen);
+/* Number of certificates in the trust store. */
+int crypto_tls_ca_count(void);
+
+/* A new client session for `server_name` (sent as SNI; with verify=1 also
+ * the name the certificate must carry). verify=1: the handshake fails
+ * unless the chain leads to the trust store and the name matches.
+ * verify=0: any certificate is accepted, the verdict is still recorded for
+ * crypto_tls_info(). Returns NULL with `err` set when the pool is
+ * exhausted, crypto_init() did not run, or verify=1 without a name. */
+struct crypto_tls *crypto_tls_client(const char *server_name, int verify, char *err,
+                                     size_t errlen);
+
+/* Ciphertext from the network. All or nothing: returns 0, or -1 when it
+ * does not fit (see crypto_tls_input_space; hold it back and retry after
+ * handshake()/read() consumed input) or the session is dead. */
+int crypto_tls_feed(struct crypto_tls *t, const uint8_t *data, size_t len);
+/* How many bytes crypto_tls_feed() accepts right now. */
+size_t crypto_tls_input_space(const struct crypto_tls *t);
+
+/* Drive the handshake: 1 while it waits for I/O (send the output, feed
+ * input, call again), 0 when done (with verify=1: the certificate verified
+ * for server_name), -1 on failure (see crypto_tls_error; output may still
+ * hold an alert worth sending before closing). */
+int crypto_tls_handshake(struct crypto_tls *t);
+
+/* Decrypted application data into `buf`: the byte count, 0 when nothing is
+ * available yet, -1 on error or when the peer closed the session
+ * (close_notify; crypto_tls_error says which). Call until it returns 0:
+ * one feed may carry several records. */
+int crypto_tls_read(struct crypto_tls *t, uint8_t *buf, size_t cap);
+/* Encrypt plaintext for sending: returns the number of bytes taken (may be
+ * less than len, 0 when the output buffer is full: drain it and retry), or
+ * -1 on error or before the handshake completed. */
+int crypto_tls_write(struct crypto_tls *t, const uint8_t *data, size_t len);
+
+/* Ciphertext waiting for the transport: sets *data, returns its length. */
+size_t crypto_tls_output(struct crypto_tls *t, const uint8_t **data);
+/* The transport sent the first `n` bytes of crypto_tls_output(). */
+void crypto_tls_output_consumed(struct crypto_tls *t, size_t n);
+
+/* Why the session failed or ended ("" when it did not). */
+const char *crypto_tls_error(const struct crypto_tls *t);
+
+struct crypto_tls_info {
+    char version[16];       /* "TLSv1.2" as mbedTLS names it; "" before done */
+    char cipher[64];        /* e.g. "TLS-ECDHE-ECDSA-WITH-AES-256-GCM-SHA384" */
+    char peer_subject[128]; /* "CN=mail.example" */
+    char verify[CRYPTO_TLS_ERR_MAX]; /* "ok", or why the certificate fails */
+    uint32_t verify_flags;  /* MBEDTLS_X509_BADCERT_* bits, 0 when ok */
+    int verified;           /* 1: chain trusted and name matched */
+};
+void crypto_tls_info(const struct crypto_tls *t, struct crypto_tls_info *info);
+
+/* Queue a close_notify alert (send the output before closing TCP); read
+ * and write fail afterwards. */
+void crypto_tls_close_notify(struct crypto_tls *t);
+/* Return the object to the pool, wiping keys and buffers. NULL is ignored. */
+void crypto_tls_free(struct crypto_tls *t);
+/* ======================= end of crypto_tls_* ======================== */
+
 #endif

@@ -17,7 +17,9 @@
 #include "hal_storage.h"
 #include "hal_uart.h"
 #include "hal_watchdog.h"
+#include "delivery.h"
 #include "inbound.h"
+#include "outbound.h"
 #include "log.h"
 #include "shr_buildinfo.h"
 #include "spool.h"
@@ -120,8 +122,11 @@ void fw_main(void)
         fwnet_set_dns(0, net.dns[0]);
         fwnet_set_dns(1, net.dns[1]);
     }
-    if (cfg_db())
+    outbound_init(hostname);
+    if (cfg_db()) {
         inbound_init(hostname);
+        dlv_init(cfg_db(), hostname);
+    }
     console_init(&console, console_tables, CONSOLE_PROMPT, uart_write, NULL);
     console_prompt(&console);
     for (;;) {
@@ -138,6 +143,8 @@ void fw_main(void)
         fwnet_input();
         drain_uart();
         /* Messages finished during this turn share one commit. */
-        inbound_poll();
+        if (inbound_poll() > 0)
+            dlv_kick();
+        dlv_poll();
     }
 }

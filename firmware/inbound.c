@@ -593,7 +593,7 @@ int inbound_init(const char *name)
     return 0;
 }
 
-void inbound_poll(void) { spool_flush(); }
+int inbound_poll(void) { return spool_flush(); }
 
 void inbound_stats(struct inbound_stats *st) { *st = stats; }
 

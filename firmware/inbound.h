@@ -32,8 +32,9 @@ struct inbound_stats {
 
 /* Start listening; returns 0 or -1 (logged). */
 int inbound_init(const char *hostname);
-/* Once per loop turn: commit finished messages and answer their sessions. */
-void inbound_poll(void);
+/* Once per loop turn: commit finished messages and answer their sessions.
+ * Returns how many messages were committed. */
+int inbound_poll(void);
 void inbound_stats(struct inbound_stats *st);
 /* DER of the TLS certificate offered, for `tls show`; NULL when none. */
 const uint8_t *inbound_cert(size_t *len);

@@ -30,6 +30,8 @@ int spool_init(struct db *db)
 
 uint64_t spool_queue_bytes(void) { return queue_bytes; }
 
+void spool_forget(uint64_t size) { queue_bytes = size < queue_bytes ? queue_bytes - size : 0; }
+
 int spool_has_room(uint64_t size)
 {
     if (!store)
@@ -205,7 +207,8 @@ int spool_flush(void)
             spool_abort(m);
         m->id = 0;
         count++;
-        m->done(m->done_ctx, ok, id);
+        if (m->done)
+            m->done(m->done_ctx, ok, id);
     }
     return ok ? count : 0;
 }

@@ -49,11 +49,13 @@ uint64_t spool_queue_bytes(void);
 int spool_begin(struct spool_msg *m, const struct db_msg_new *info);
 int spool_write(struct spool_msg *m, const uint8_t *data, size_t len);
 /* Queue the message for the next spool_flush(); `rcpts` must stay valid
- * until `done` is called. */
+ * until then. `done` (may be NULL) is told the outcome. */
 void spool_finish(struct spool_msg *m, const char *const *rcpts, int rcpt_count,
                   spool_done_fn done, void *ctx);
 /* Forget the message (also when it waits for spool_flush). */
 void spool_abort(struct spool_msg *m);
+/* A queued message of `size` bytes left the queue (delivered or deleted). */
+void spool_forget(uint64_t size);
 /* Commit every finished message; returns how many were committed. */
 int spool_flush(void);
 

@@ -1,0 +1,403 @@
+/* delivery.c — the queue runner; see delivery.h. */
+#include "delivery.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "db.h"
+#include "db_config.h"
+#include "db_queue.h"
+#include "dsn.h"
+#include "hal_clock.h"
+#include "log.h"
+#include "outbound.h"
+#include "retry.h"
+#include "spool.h"
+
+#define JOBS_MAX OUTBOUND_CONNECTIONS
+#define SCAN_LIMIT 200         /* due recipients looked at per scan */
+#define SCAN_INTERVAL_MS 1000  /* look at the queue this often even unkicked */
+
+static struct db *store;
+static char hostname[256];
+static struct outbound_job jobs[JOBS_MAX];
+static struct dlv_stats stats;
+static uint32_t last_scan_ms;
+static int kicked;
+
+/* --- jobs --- */
+
+static struct outbound_job *job_new(void)
+{
+    for (int i = 0; i < JOBS_MAX; i++)
+        if (!jobs[i].in_use) {
+            struct outbound_job *j = &jobs[i];
+            memset(j, 0, offsetof(struct outbound_job, arena));
+            j->arena_used = 0;
+            j->in_use = 1;
+            return j;
+        }
+    return NULL;
+}
+
+static int job_add_rcpt(struct outbound_job *j, int64_t id, const char *address)
+{
+    size_t n = strlen(address) + 1;
+    if (j->rcpt_count >= OUTBOUND_JOB_RCPTS || j->arena_used + n > sizeof j->arena)
+        return -1;
+    memcpy(j->arena + j->arena_used, address, n);
+    j->rcpt_ids[j->rcpt_count] = id;
+    j->rcpts[j->rcpt_count] = j->arena + j->arena_used;
+    j->rcpt_count++;
+    j->arena_used += n;
+    return 0;
+}
+
+static int job_busy_for(int64_t rcpt_id)
+{
+    for (int i = 0; i < JOBS_MAX; i++)
+        if (jobs[i].in_use)
+            for (int r = 0; r < jobs[i].rcpt_count; r++)
+                if (jobs[i].rcpt_ids[r] == rcpt_id)
+                    return 1;
+    return 0;
+}
+
+/* --- routes --- */
+
+struct route_ctx {
+    struct outbound_route *route;
+};
+
+static void add_host(void *ctx, const struct db_smarthost *sh)
+{
+    struct route_ctx *r = ctx;
+    if (r->route->count < OUTBOUND_ROUTE_MAX)
+        r->route->hosts[r->route->count++] = *sh;
+}
+
+static uint32_t rand_below(uint32_t n)
+{
+    extern uint32_t fwnet_rand(void);
+    return n ? fwnet_rand() % n : 0;
+}
+
+/* The domain's smart hosts, lowest priority first; hosts of equal
+ * priority in random order, which shares the load between them. */
+static int load_route(const char *domain, struct outbound_route *route)
+{
+    route->count = 0;
+    struct route_ctx ctx = {route};
+    if (db_smarthost_list(store, domain, add_host, &ctx) != DB_OK)
+        return -1;
+    for (int i = 0; i < route->count;) {
+        int j = i;
+        while (j < route->count && route->hosts[j].priority == route->hosts[i].priority)
+            j++;
+        for (int k = j - 1; k > i; k--) { /* Fisher-Yates within [i, j) */
+            int pick = i + (int)rand_below((uint32_t)(k - i + 1));
+            struct db_smarthost tmp = route->hosts[k];
+            route->hosts[k] = route->hosts[pick];
+            route->hosts[pick] = tmp;
+        }
+        i = j;
+    }
+    return route->count;
+}
+
+/* --- outcomes --- */
+
+static void enhanced_status(const struct outbound_result *r, char out[16])
+{
+    /* "550 5.1.1 ..." carries it; otherwise derive the class. */
+    const char *t = r->text;
+    if (t[0] >= '2' && t[0] <= '5' && t[1] == '.' && strchr(t, ' ')) {
+        size_t n = (size_t)(strchr(t, ' ') - t);
+        if (n < 16) {
+            memcpy(out, t, n);
+            out[n] = '\0';
+            return;
+        }
+    }
+    snprintf(out, 16, "%d.0.0", r->permanent ? 5 : 4);
+}
+
+static void bounce(const struct outbound_job *job, const int *failed, int nfailed,
+                   const char *message_id)
+{
+    char to[DB_TEXT_MAX];
+    cfg_setting_get("bounce-address", to, sizeof to);
+    if (!to[0] || !job->sender[0] || nfailed == 0)
+        return; /* no bounce address; null senders never get a DSN */
+    static struct dsn_info info;
+    static char status[DSN_RCPT_MAX][16];
+    static char diag[DSN_RCPT_MAX][OUTBOUND_REPLY_MAX + 16];
+    memset(&info, 0, sizeof info);
+    char boundary[320];
+    snprintf(boundary, sizeof boundary, "%lld.%lld/%s", (long long)job->msg_id,
+             (long long)hal_clock_wall(), hostname);
+    info.reporting_mta = hostname;
+    info.to = to;
+    info.orig_sender = job->sender;
+    info.orig_message_id = message_id;
+    info.queue_id = job->msg_id;
+    info.arrival = job->received;
+    info.now = hal_clock_wall();
+    info.boundary = boundary;
+    for (int i = 0; i < nfailed && i < DSN_RCPT_MAX; i++) {
+        const struct outbound_result *r = &job->results[failed[i]];
+        enhanced_status(r, status[i]);
+        if (r->code)
+            snprintf(diag[i], sizeof diag[i], "%d %s", r->code, r->text);
+        else
+            snprintf(diag[i], sizeof diag[i], "%s", r->text);
+        info.rcpts[i] = (struct dsn_rcpt){job->rcpts[failed[i]], status[i], diag[i],
+                                          r->code ? job->smarthost : ""};
+        info.rcpt_count++;
+    }
+    static struct spool_msg msg;
+    static char text[16384];
+    size_t n = dsn_compose(text, sizeof text, &info);
+    struct db_msg_new m = {info.now, "", "[local]", hostname};
+    static const char *rcpt[1];
+    rcpt[0] = to;
+    if (n == 0 || spool_begin(&msg, &m) != 0 || spool_write(&msg, (uint8_t *)text, n) != 0) {
+        log_err("dlv", "cannot queue a DSN for message %lld", (long long)job->msg_id);
+        spool_abort(&msg);
+        return;
+    }
+    /* The original headers, as text/rfc822-headers. */
+    static uint8_t chunk[SPOOL_CHUNK];
+    size_t len;
+    int in_headers = 1, last_lf = 0;
+    for (int32_t seq = 0; in_headers && db_msg_chunk_read(store, job->msg_id, seq, chunk,
+                                                          sizeof chunk, &len) == DB_OK; seq++) {
+        size_t end = 0;
+        for (; end < len; end++) {
+            if (chunk[end] == '\n') {
+                if (last_lf == 2) { /* "\r\n\r\n": the blank line */
+                    in_headers = 0;
+                    end++;
+                    break;
+                }
+                last_lf = 2;
+            } else if (chunk[end] != '\r') {
+                last_lf = 0;
+            }
+        }
+        spool_write(&msg, chunk, end);
+    }
+    n = dsn_trailer(text, sizeof text, &info);
+    spool_write(&msg, (uint8_t *)text, n);
+    spool_finish(&msg, rcpt, 1, NULL, NULL);
+    spool_flush(); /* now: the static message is reused by the next DSN */
+    stats.bounces++;
+    log_info("dlv", "DSN for message %lld queued to %s", (long long)job->msg_id, to);
+}
+
+static void record(struct outbound_job *job, int i, const char *state, const char *outcome,
+                   int32_t attempts, int64_t next, const char *reply, int64_t now,
+                   const char *message_id)
+{
+    db_rcpt_update(store, job->rcpt_ids[i], state, attempts, next, reply, now);
+    if (!outcome)
+        return;
+    struct db_history h;
+    memset(&h, 0, sizeof h);
+    h.queue_id = job->msg_id;
+    snprintf(h.message_id, sizeof h.message_id, "%s", message_id);
+    snprintf(h.sender, sizeof h.sender, "%s", job->sender);
+    snprintf(h.recipient, sizeof h.recipient, "%s", job->rcpts[i]);
+    snprintf(h.outcome, sizeof h.outcome, "%s", outcome);
+    h.attempts = attempts;
+    snprintf(h.smarthost, sizeof h.smarthost, "%s", job->smarthost);
+    snprintf(h.tls, sizeof h.tls, "%s", job->tls);
+    snprintf(h.reply, sizeof h.reply, "%s", reply);
+    h.received = job->received;
+    h.finished = now;
+    db_history_add(store, &h);
+}
+
+static void on_done(void *ctx, struct outbound_job *job)
+{
+    (void)ctx;
+    int64_t now = hal_clock_wall();
+    int64_t initial = cfg_setting_int("retry-initial"), max = cfg_setting_int("retry-max");
+    int64_t lifetime = cfg_setting_int("queue-lifetime");
+    struct db_msg m;
+    char message_id[256] = "";
+    if (db_msg_get(store, job->msg_id, &m) == DB_OK)
+        snprintf(message_id, sizeof message_id, "%s", m.message_id);
+    int failed[OUTBOUND_JOB_RCPTS], nfailed = 0;
+    db_sync_full(store, 1);
+    int rc = db_begin(store);
+    for (int i = 0; i < job->rcpt_count && rc == DB_OK; i++) {
+        struct outbound_result *r = &job->results[i];
+        char reply[OUTBOUND_REPLY_MAX + 16];
+        if (r->code)
+            snprintf(reply, sizeof reply, "%d %s", r->code, r->text);
+        else
+            snprintf(reply, sizeof reply, "%s", r->text);
+        int32_t attempts = job->attempts[i] + 1;
+        if (r->code >= 200 && r->code < 300) {
+            record(job, i, "delivered", "delivered", attempts, 0, reply, now, message_id);
+            stats.delivered++;
+        } else if (r->permanent) {
+            record(job, i, "failed", "failed", attempts, 0, reply, now, message_id);
+            failed[nfailed++] = i;
+            stats.failed++;
+        } else if (retry_expired(job->received, lifetime, now)) {
+            char expired[OUTBOUND_REPLY_MAX];
+            snprintf(expired, sizeof expired, "5.4.7 queue lifetime expired; last error: %.180s",
+                     reply);
+            snprintf(r->text, sizeof r->text, "%s", expired);
+            r->permanent = 1;
+            r->code = 0;
+            record(job, i, "failed", "failed", attempts, 0, expired, now, message_id);
+            failed[nfailed++] = i;
+            stats.failed++;
+        } else {
+            record(job, i, "deferred", NULL, attempts, now + retry_delay(initial, max, attempts),
+                   reply, now, NULL);
+            stats.deferred++;
+        }
+    }
+    int removed = 0;
+    if (rc == DB_OK && db_msg_pending(store, job->msg_id) == 0) {
+        rc = db_msg_delete(store, job->msg_id);
+        removed = rc == DB_OK;
+    }
+    if (rc == DB_OK)
+        rc = db_commit(store);
+    if (rc == DB_OK && removed)
+        spool_forget(job->size);
+    if (rc != DB_OK) {
+        log_err("dlv", "cannot record delivery of message %lld: %s", (long long)job->msg_id,
+                db_errmsg(store));
+        db_rollback(store);
+    }
+    bounce(job, failed, nfailed, message_id);
+    job->in_use = 0;
+    stats.in_flight--;
+    dlv_kick();
+}
+
+/* --- scanning --- */
+
+/* Recipients due now, grouped into jobs of one message and one domain;
+ * collected first, started after the query (no writes inside a read). */
+struct scan {
+    struct outbound_job *jobs[JOBS_MAX];
+    char domains[JOBS_MAX][256];
+    int count;
+    int64_t now;
+};
+
+static const struct outbound_ops ops = {
+    .done = on_done,
+    .event = NULL,
+    .next = NULL,
+};
+
+static void no_route(struct outbound_job *job, const char *domain, int64_t now)
+{
+    char why[160];
+    snprintf(why, sizeof why, "no smart host for %s (smarthost add %s ...)", domain, domain);
+    int64_t wait = cfg_setting_int("retry-initial");
+    db_sync_full(store, 0);
+    for (int i = 0; i < job->rcpt_count; i++)
+        db_rcpt_update(store, job->rcpt_ids[i], "queued", job->attempts[i], now + wait, why, now);
+    job->in_use = 0;
+}
+
+static void launch(struct outbound_job *job, const char *domain, int64_t now)
+{
+    static struct outbound_route route;
+    if (load_route(domain, &route) <= 0) {
+        no_route(job, domain, now);
+        return;
+    }
+    /* Lower priority is tried first; a busy first choice waits rather than
+     * sending mail to a host the administrator ranked lower. */
+    if (outbound_count(route.hosts[0].id) >= cfg_setting_int("smarthost-connections")) {
+        job->in_use = 0;
+        return;
+    }
+    db_sync_full(store, 0);
+    int rc = db_begin(store);
+    for (int i = 0; i < job->rcpt_count && rc == DB_OK; i++)
+        rc = db_rcpt_update(store, job->rcpt_ids[i], "delivering", job->attempts[i], 0, "", now);
+    if (rc == DB_OK)
+        rc = db_commit(store);
+    if (rc != DB_OK) {
+        db_rollback(store);
+        job->in_use = 0;
+        return;
+    }
+    if (outbound_start(&route, job, &ops, NULL) != 0) {
+        /* No free connection: back to the queue for the next scan. */
+        for (int i = 0; i < job->rcpt_count; i++)
+            db_rcpt_update(store, job->rcpt_ids[i], "queued", job->attempts[i], 0, "", now);
+        job->in_use = 0;
+        return;
+    }
+    stats.in_flight++;
+}
+
+static void on_due(void *ctx, const struct db_due *d)
+{
+    struct scan *sc = ctx;
+    if (job_busy_for(d->rcpt_id))
+        return;
+    struct outbound_job *job = sc->count ? sc->jobs[sc->count - 1] : NULL;
+    if (!job || job->msg_id != d->msg_id || strcmp(sc->domains[sc->count - 1], d->domain) != 0) {
+        if (sc->count == JOBS_MAX || !(job = job_new()))
+            return; /* every job slot busy: the rest waits for the next scan */
+        job->msg_id = d->msg_id;
+        snprintf(job->sender, sizeof job->sender, "%s", d->sender);
+        job->size = d->size;
+        job->received = d->received;
+        snprintf(sc->domains[sc->count], sizeof sc->domains[0], "%s", d->domain);
+        sc->jobs[sc->count++] = job;
+    }
+    int i = job->rcpt_count;
+    if (job_add_rcpt(job, d->rcpt_id, d->address) == 0)
+        job->attempts[i] = d->attempts;
+}
+
+int dlv_init(struct db *db, const char *name)
+{
+    store = db;
+    snprintf(hostname, sizeof hostname, "%s", name);
+    memset(jobs, 0, sizeof jobs);
+    kicked = 1;
+    if (!db)
+        return -1;
+    int64_t n = db_rcpt_reset_delivering(db);
+    if (n > 0)
+        log_warn("dlv", "%lld recipient(s) were being delivered at the reset; trying again",
+                 (long long)n);
+    return n < 0 ? -1 : 0;
+}
+
+void dlv_kick(void) { kicked = 1; }
+
+void dlv_poll(void)
+{
+    if (!store)
+        return;
+    uint32_t now_ms = hal_clock_ms();
+    if (!kicked && now_ms - last_scan_ms < SCAN_INTERVAL_MS)
+        return;
+    kicked = 0;
+    last_scan_ms = now_ms;
+    static struct scan sc;
+    memset(&sc, 0, sizeof sc);
+    sc.now = hal_clock_wall();
+    db_due_list(store, sc.now, SCAN_LIMIT, on_due, &sc);
+    for (int i = 0; i < sc.count; i++)
+        launch(sc.jobs[i], sc.domains[i], sc.now);
+}
+
+void dlv_stats(struct dlv_stats *st) { *st = stats; }

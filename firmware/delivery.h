@@ -1,0 +1,27 @@
+/* delivery.h — the queue runner: picks recipients that are due, routes them
+ * to their domain's smart hosts, records every outcome, retries with
+ * backoff, gives up after the queue lifetime, bounces permanent failures
+ * to the bounce address, and removes a message once every recipient is
+ * delivered or failed (after the remote 250, so a crash may duplicate a
+ * delivery but never lose one). */
+#ifndef DELIVERY_H
+#define DELIVERY_H
+
+#include <stdint.h>
+
+struct db;
+
+/* Recipients left 'delivering' by a reset go back to the queue. */
+int dlv_init(struct db *db, const char *hostname);
+/* Once per loop turn: start what is due. Cheap when nothing is. */
+void dlv_poll(void);
+/* Look at the queue at the next poll (new mail, `queue retry`). */
+void dlv_kick(void);
+
+struct dlv_stats {
+    uint64_t delivered, deferred, failed, bounces, downgrades;
+    uint32_t in_flight;
+};
+void dlv_stats(struct dlv_stats *st);
+
+#endif

@@ -1,0 +1,740 @@
+/* outbound.c — connections to smart hosts; see outbound.h.
+ *
+ * Layers, per connection: lwIP altcp_tcp carries bytes; once the server
+ * says 220 to STARTTLS, a crypto_tls session (crypto.h) sits between TCP
+ * and the engine (our own sans-I/O TLS: lwIP 2.1.3's altcp_tls cannot start
+ * TLS on a connection that is already open); the smtpc engine speaks SMTP. */
+#include "outbound.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "crypto.h"
+#include "db.h"
+#include "db_queue.h"
+#include "hal_clock.h"
+#include "log.h"
+#include "lwip/altcp.h"
+#include "lwip/altcp_tcp.h"
+#include "lwip/dns.h"
+#include "lwip/ip_addr.h"
+#include "lwip/pbuf.h"
+#include "smtpc.h"
+#include "spool.h"
+
+#define CONNECT_TIMEOUT_MS 20000
+#define POLL_INTERVAL 2       /* altcp poll ticks (500 ms): deadline checks */
+#define TX_MAX 4096           /* plaintext composed by the engine, not yet sent */
+#define JOBS_PER_CONNECTION 20 /* messages on one connection before QUIT */
+
+struct conn {
+    int used;
+    int gen; /* changes whenever the slot is reused */
+    struct altcp_pcb *pcb;
+    struct smtpc smtpc;
+    int smtpc_live; /* smtpc_init ran and done() was not called yet */
+    struct crypto_tls *tls;
+    int handshaking;
+    struct outbound_route route;
+    int route_idx;
+    int no_starttls; /* plaintext retry after a failed handshake (policy may) */
+    struct outbound_job *job;
+    int job_sent;     /* smtpc_send accepted the job */
+    int job_reported; /* ops->done called for the job */
+    int messages;
+    const struct outbound_ops *ops;
+    void *ctx;
+    int dns_pending;
+    int cancelled;
+    uint32_t deadline;
+    char last_error[OUTBOUND_REPLY_MAX];
+    char password[CFG_PASSWORD_MAX + 1];
+    char tls_desc[128];
+    uint8_t tx[TX_MAX];
+    size_t tx_len;
+    struct pbuf *pending; /* ciphertext the TLS session could not take yet */
+    int32_t body_seq;
+    size_t chunk_len, chunk_off;
+    int body_eof;
+    uint8_t chunk[SPOOL_CHUNK];
+};
+
+static struct conn conns[OUTBOUND_CONNECTIONS];
+static char helo_name[256];
+
+static void conn_next_host(struct conn *c);
+static void conn_finish(struct conn *c);
+static void flush(struct conn *c);
+
+static void event(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void event(struct conn *c, const char *fmt, ...)
+{
+    if (!c->ops->event)
+        return;
+    char line[320];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    c->ops->event(c->ctx, line);
+}
+
+static const struct db_smarthost *host(const struct conn *c) { return &c->route.hosts[c->route_idx]; }
+
+void outbound_init(const char *hostname)
+{
+    snprintf(helo_name, sizeof helo_name, "%s", hostname);
+    memset(conns, 0, sizeof conns);
+    outbound_reload_ca();
+}
+
+void outbound_reload_ca(void)
+{
+    static uint8_t pem[CRYPTO_TLS_CA_MAX_LEN];
+    size_t len = sizeof pem;
+    char err[160];
+    if (!cfg_db() || db_tls_ca_get(cfg_db(), pem, &len) != DB_OK)
+        len = 0;
+    if (crypto_tls_ca_set(pem, len, err, sizeof err) < 0)
+        log_err("out", "trusted CAs not loaded: %s", err);
+}
+
+int outbound_count(int64_t smarthost_id)
+{
+    int n = 0;
+    for (int i = 0; i < OUTBOUND_CONNECTIONS; i++)
+        if (conns[i].used && conns[i].pcb && host(&conns[i])->id == smarthost_id)
+            n++;
+    return n;
+}
+
+/* --- job results --- */
+
+/* Give every recipient that has no result yet a temporary failure. */
+static void fail_open_rcpts(struct conn *c, const char *why)
+{
+    struct outbound_job *j = c->job;
+    for (int i = 0; i < j->rcpt_count; i++)
+        if (j->results[i].code == 0 && !j->results[i].text[0]) {
+            j->results[i].permanent = 0;
+            snprintf(j->results[i].text, sizeof j->results[i].text, "%s", why);
+        }
+}
+
+static void report_job(struct conn *c)
+{
+    if (!c->job || c->job_reported)
+        return;
+    struct outbound_job *j = c->job;
+    snprintf(j->smarthost, sizeof j->smarthost, "%s:%d", host(c)->host, (int)host(c)->port);
+    snprintf(j->tls, sizeof j->tls, "%s", c->tls_desc[0] ? c->tls_desc : "plaintext");
+    c->job_reported = 1;
+    c->job = NULL;
+    c->ops->done(c->ctx, j);
+}
+
+/* --- TCP --- */
+
+static void detach(struct altcp_pcb *pcb)
+{
+    altcp_arg(pcb, NULL);
+    altcp_recv(pcb, NULL);
+    altcp_sent(pcb, NULL);
+    altcp_err(pcb, NULL);
+    altcp_poll(pcb, NULL, 0);
+}
+
+static void close_pcb(struct conn *c)
+{
+    if (c->pending) {
+        if (c->pcb)
+            altcp_recved(c->pcb, c->pending->tot_len);
+        pbuf_free(c->pending);
+        c->pending = NULL;
+    }
+    if (c->pcb) {
+        struct altcp_pcb *pcb = c->pcb;
+        c->pcb = NULL;
+        detach(pcb);
+        if (altcp_close(pcb) != ERR_OK)
+            altcp_abort(pcb);
+    }
+    if (c->tls) {
+        crypto_tls_free(c->tls);
+        c->tls = NULL;
+    }
+    c->handshaking = 0;
+    c->tx_len = 0;
+}
+
+/* Move composed plaintext through TLS (when on) into TCP. */
+static void flush(struct conn *c)
+{
+    if (!c->pcb)
+        return;
+    if (c->tls && !c->handshaking && c->tx_len) {
+        int n = crypto_tls_write(c->tls, c->tx, c->tx_len);
+        if (n > 0) {
+            memmove(c->tx, c->tx + n, c->tx_len - (size_t)n);
+            c->tx_len -= (size_t)n;
+        }
+    }
+    const uint8_t *out;
+    size_t len;
+    if (c->tls)
+        len = crypto_tls_output(c->tls, &out);
+    else {
+        out = c->tx;
+        len = c->tx_len;
+    }
+    size_t room = altcp_sndbuf(c->pcb);
+    if (len > room)
+        len = room;
+    if (len > 0xFFFF)
+        len = 0xFFFF;
+    if (len && altcp_write(c->pcb, out, (u16_t)len, TCP_WRITE_FLAG_COPY) == ERR_OK) {
+        if (c->tls) {
+            crypto_tls_output_consumed(c->tls, len);
+        } else {
+            memmove(c->tx, c->tx + len, c->tx_len - len);
+            c->tx_len -= len;
+        }
+    }
+    altcp_output(c->pcb);
+}
+
+/* Let the engine write what it has, as far as our buffer allows. */
+static void pump(struct conn *c)
+{
+    if (c->smtpc_live && !c->handshaking)
+        smtpc_pump(&c->smtpc, sizeof c->tx - c->tx_len);
+    flush(c);
+}
+
+/* --- engine callbacks --- */
+
+static void op_write(void *ctx, const uint8_t *data, size_t len)
+{
+    struct conn *c = ctx;
+    memcpy(c->tx + c->tx_len, data, len); /* pump() gave no more room than this */
+    c->tx_len += len;
+}
+
+static void op_starttls(void *ctx)
+{
+    struct conn *c = ctx;
+    char err[160];
+    int verify = strcmp(host(c)->tls, "verify") == 0;
+    flush(c);
+    c->tls = crypto_tls_client(host(c)->host, verify, err, sizeof err);
+    if (!c->tls) {
+        event(c, "TLS: cannot start: %s", err);
+        smtpc_tls_done(&c->smtpc, 0);
+        return;
+    }
+    c->handshaking = 1;
+    crypto_tls_handshake(c->tls); /* produces the ClientHello */
+    flush(c);
+}
+
+static int op_body_read(void *ctx, uint8_t *buf, size_t cap)
+{
+    struct conn *c = ctx;
+    struct outbound_job *j = c->job;
+    if (j->mem_body) {
+        size_t left = j->mem_len - c->chunk_off;
+        size_t n = left < cap ? left : cap;
+        memcpy(buf, j->mem_body + c->chunk_off, n);
+        c->chunk_off += n;
+        return (int)n;
+    }
+    if (c->chunk_off == c->chunk_len && !c->body_eof) {
+        int rc = db_msg_chunk_read(cfg_db(), j->msg_id, c->body_seq, c->chunk, sizeof c->chunk,
+                                   &c->chunk_len);
+        if (rc == DB_ENOTFOUND) {
+            c->body_eof = 1;
+            c->chunk_len = 0;
+        } else if (rc != DB_OK) {
+            return -1;
+        }
+        c->body_seq++;
+        c->chunk_off = 0;
+    }
+    size_t left = c->chunk_len - c->chunk_off;
+    size_t n = left < cap ? left : cap;
+    memcpy(buf, c->chunk + c->chunk_off, n);
+    c->chunk_off += n;
+    return (int)n;
+}
+
+static void op_rcpt_result(void *ctx, int index, const struct smtpc_result *r)
+{
+    struct conn *c = ctx;
+    if (!c->job || index < 0 || index >= c->job->rcpt_count)
+        return;
+    struct outbound_result *o = &c->job->results[index];
+    o->code = r->code;
+    o->permanent = r->status == SMTPC_PERM;
+    snprintf(o->text, sizeof o->text, "%s", r->text[0] ? r->text : "(no reply text)");
+    if (r->status == SMTPC_OK && !r->code)
+        o->code = 250;
+}
+
+static void op_msg_done(void *ctx)
+{
+    struct conn *c = ctx;
+    c->messages++;
+    report_job(c);
+}
+
+static void start_job(struct conn *c)
+{
+    struct outbound_job *j = c->job;
+    struct smtpc_msg m = {j->sender, j->rcpts, j->rcpt_count, j->size};
+    c->body_seq = 0;
+    c->chunk_len = c->chunk_off = 0;
+    c->body_eof = 0;
+    for (int i = 0; i < j->rcpt_count; i++)
+        memset(&j->results[i], 0, sizeof j->results[i]);
+    if (smtpc_send(&c->smtpc, &m) != 0) {
+        fail_open_rcpts(c, "4.3.0 message could not be sent (bad envelope)");
+        report_job(c);
+        return;
+    }
+    c->job_sent = 1;
+}
+
+static void op_ready(void *ctx)
+{
+    struct conn *c = ctx;
+    if (c->job && !c->job_sent) {
+        start_job(c);
+        return;
+    }
+    /* The last job is done: another for the same host, or goodbye. */
+    struct outbound_job *next = NULL;
+    if (!c->cancelled && c->ops->next && c->messages < JOBS_PER_CONNECTION)
+        next = c->ops->next(c->ctx, host(c));
+    if (next) {
+        c->job = next;
+        c->job_sent = c->job_reported = 0;
+        start_job(c);
+    } else {
+        smtpc_quit(&c->smtpc);
+    }
+}
+
+static void op_event(void *ctx, enum smtpc_event kind, const char *text)
+{
+    struct conn *c = ctx;
+    static const char *const arrows[] = {"->", "<-", "==", "!!"};
+    event(c, "%s %s", arrows[kind <= SMTPC_EV_ERROR ? kind : SMTPC_EV_STEP], text);
+}
+
+static int count_downgrade(int64_t id)
+{
+    struct db_smarthost sh;
+    struct db *db = cfg_db();
+    if (!db || db_smarthost_get(db, id, &sh) != DB_OK)
+        return -1;
+    sh.tls_downgrades++;
+    db_sync_full(db, 0);
+    return db_smarthost_update(db, &sh, hal_clock_wall());
+}
+
+static void op_done(void *ctx, enum smtpc_error err, const struct smtpc_result *why)
+{
+    struct conn *c = ctx;
+    c->smtpc_live = 0;
+    if (why->code)
+        snprintf(c->last_error, sizeof c->last_error, "%d %.240s", why->code, why->text);
+    else
+        snprintf(c->last_error, sizeof c->last_error, "%.250s",
+                 why->text[0] ? why->text : smtpc_error_name(err));
+    flush(c);
+    close_pcb(c);
+    if (!c->job || c->cancelled) {
+        conn_finish(c);
+        return;
+    }
+    switch (err) {
+    case SMTPC_E_TLS_FAILED:
+        /* Policy may: the vendor's behaviour is plaintext when TLS fails.
+         * Reconnect at once to the same host without STARTTLS. */
+        log_warn("out", "%s: TLS failed; delivering without TLS (downgrade)", host(c)->host);
+        count_downgrade(host(c)->id);
+        c->no_starttls = 1;
+        if (!c->job_sent) {
+            conn_next_host(c); /* route_idx unchanged: same host again */
+            return;
+        }
+        break;
+    case SMTPC_E_GREETING:
+    case SMTPC_E_HELLO:
+    case SMTPC_E_TLS_POLICY:
+    case SMTPC_E_CLOSED:
+    case SMTPC_E_PROTOCOL:
+    case SMTPC_E_SHUTDOWN:
+        if (!c->job_sent) {
+            c->route_idx++;
+            c->no_starttls = 0;
+            conn_next_host(c);
+            return;
+        }
+        break;
+    default:
+        break;
+    }
+    fail_open_rcpts(c, c->last_error);
+    report_job(c);
+    conn_finish(c);
+}
+
+static const struct smtpc_ops smtpc_ops = {
+    .write = op_write,
+    .starttls = op_starttls,
+    .body_read = op_body_read,
+    .rcpt_result = op_rcpt_result,
+    .msg_done = op_msg_done,
+    .ready = op_ready,
+    .done = op_done,
+    .event = op_event,
+};
+
+/* --- receiving --- */
+
+static void tls_progress(struct conn *c)
+{
+    if (c->handshaking) {
+        int r = crypto_tls_handshake(c->tls);
+        flush(c);
+        if (r == 1)
+            return;
+        c->handshaking = 0;
+        struct crypto_tls_info info;
+        crypto_tls_info(c->tls, &info);
+        if (r == 0) {
+            snprintf(c->tls_desc, sizeof c->tls_desc, "%s %s", info.version, info.cipher);
+            event(c, "== TLS %s, cipher %s, certificate %s, verify: %s", info.version,
+                  info.cipher, info.peer_subject[0] ? info.peer_subject : "(none)", info.verify);
+            smtpc_tls_done(&c->smtpc, 1);
+        } else {
+            event(c, "!! TLS handshake failed: %s", crypto_tls_error(c->tls));
+            smtpc_tls_done(&c->smtpc, 0);
+            return;
+        }
+    }
+    uint8_t buf[1024];
+    int n;
+    while (c->smtpc_live && c->tls && (n = crypto_tls_read(c->tls, buf, sizeof buf)) > 0)
+        smtpc_feed(&c->smtpc, buf, (size_t)n);
+}
+
+/* Hand queued ciphertext to the TLS session as far as it has room. */
+static void feed_tls(struct conn *c)
+{
+    while (c->pending && c->tls) {
+        struct pbuf *p = c->pending;
+        if (crypto_tls_input_space(c->tls) < p->len)
+            break;
+        crypto_tls_feed(c->tls, p->payload, p->len);
+        if (c->pcb)
+            altcp_recved(c->pcb, p->len);
+        c->pending = p->next;
+        if (c->pending)
+            pbuf_ref(c->pending);
+        pbuf_free(p);
+        tls_progress(c);
+    }
+}
+
+static err_t on_recv(void *arg, struct altcp_pcb *pcb, struct pbuf *p, err_t err)
+{
+    struct conn *c = arg;
+    if (!c) {
+        if (p) {
+            altcp_recved(pcb, p->tot_len);
+            pbuf_free(p);
+        }
+        return ERR_OK;
+    }
+    if (!p || err != ERR_OK) {
+        if (p)
+            pbuf_free(p);
+        if (c->smtpc_live)
+            smtpc_closed(&c->smtpc);
+        return ERR_OK;
+    }
+    c->deadline = hal_clock_ms() + (uint32_t)cfg_setting_int("smtp-command-timeout") * 1000u;
+    if (c->tls) {
+        if (c->pending)
+            pbuf_cat(c->pending, p);
+        else
+            c->pending = p;
+        feed_tls(c);
+    } else {
+        for (struct pbuf *q = p; q && c->smtpc_live; q = q->next) {
+            smtpc_feed(&c->smtpc, q->payload, q->len);
+            if (c->tls)
+                break; /* STARTTLS began: the engine dropped the rest */
+        }
+        if (c->pcb == pcb)
+            altcp_recved(pcb, p->tot_len);
+        pbuf_free(p);
+    }
+    if (c->used && c->pcb == pcb)
+        pump(c);
+    return ERR_OK;
+}
+
+static err_t on_sent(void *arg, struct altcp_pcb *pcb, u16_t len)
+{
+    (void)pcb;
+    (void)len;
+    struct conn *c = arg;
+    if (c)
+        pump(c);
+    return ERR_OK;
+}
+
+static void on_err(void *arg, err_t err)
+{
+    struct conn *c = arg;
+    if (!c)
+        return;
+    c->pcb = NULL; /* freed by lwIP */
+    if (c->smtpc_live) {
+        smtpc_closed(&c->smtpc);
+        return;
+    }
+    /* The connection never opened: refused, reset or unreachable. */
+    snprintf(c->last_error, sizeof c->last_error, "4.4.1 connection to %.200s:%d failed (%s)",
+             host(c)->host, (int)host(c)->port,
+             err == ERR_RST ? "reset" : err == ERR_ABRT ? "aborted" : "refused or unreachable");
+    event(c, "!! %s", c->last_error);
+    close_pcb(c);
+    c->route_idx++;
+    c->no_starttls = 0;
+    conn_next_host(c);
+}
+
+static err_t on_poll(void *arg, struct altcp_pcb *pcb)
+{
+    (void)pcb;
+    struct conn *c = arg;
+    if (!c)
+        return ERR_OK;
+    if ((int32_t)(hal_clock_ms() - c->deadline) > 0) {
+        if (c->smtpc_live) {
+            smtpc_abort(&c->smtpc, "4.4.2 timeout waiting for the smart host");
+        } else {
+            snprintf(c->last_error, sizeof c->last_error, "4.4.1 connection to %s:%d timed out",
+                     host(c)->host, (int)host(c)->port);
+            event(c, "!! %s", c->last_error);
+            close_pcb(c);
+            c->route_idx++;
+            conn_next_host(c);
+        }
+        return ERR_OK;
+    }
+    pump(c);
+    return ERR_OK;
+}
+
+static err_t on_connected(void *arg, struct altcp_pcb *pcb, err_t err)
+{
+    (void)pcb;
+    struct conn *c = arg;
+    if (!c || err != ERR_OK)
+        return ERR_OK;
+    const struct db_smarthost *h = host(c);
+    event(c, "== connected to %s port %d", h->host, (int)h->port);
+    static const struct {
+        const char *name;
+        enum smtpc_tls_policy policy;
+    } policies[] = {{"may", SMTPC_TLS_MAY}, {"encrypt", SMTPC_TLS_ENCRYPT},
+                    {"verify", SMTPC_TLS_VERIFY}, {"none", SMTPC_TLS_NONE}};
+    struct smtpc_config cfg = {helo_name, SMTPC_TLS_MAY, c->no_starttls, NULL, NULL,
+                               h->auth_plaintext};
+    for (size_t i = 0; i < sizeof policies / sizeof policies[0]; i++)
+        if (strcmp(h->tls, policies[i].name) == 0)
+            cfg.tls = policies[i].policy;
+    c->password[0] = '\0';
+    if (h->username[0] && cfg_smarthost_password(h, c->password, sizeof c->password) >= 0) {
+        cfg.user = h->username;
+        cfg.password = c->password;
+    } else if (h->username[0]) {
+        event(c, "!! the stored password does not open on this device; set it again");
+    }
+    c->deadline = hal_clock_ms() + (uint32_t)cfg_setting_int("smtp-command-timeout") * 1000u;
+    c->tls_desc[0] = '\0';
+    if (smtpc_init(&c->smtpc, &cfg, &smtpc_ops, c) != 0) {
+        crypto_wipe(c->password, sizeof c->password);
+        snprintf(c->last_error, sizeof c->last_error, "4.3.5 smart host configuration unusable");
+        close_pcb(c);
+        fail_open_rcpts(c, c->last_error);
+        report_job(c);
+        conn_finish(c);
+        return ERR_OK;
+    }
+    crypto_wipe(c->password, sizeof c->password);
+    c->smtpc_live = 1;
+    pump(c);
+    return ERR_OK;
+}
+
+static void connect_addr(struct conn *c, const ip_addr_t *addr)
+{
+    const struct db_smarthost *h = host(c);
+    char text[48];
+    ipaddr_ntoa_r(addr, text, sizeof text);
+    event(c, "== %s is %s; connecting to port %d", h->host, text, (int)h->port);
+    c->pcb = altcp_tcp_new_ip_type(IPADDR_TYPE_ANY);
+    if (!c->pcb) {
+        snprintf(c->last_error, sizeof c->last_error, "4.3.0 out of connections");
+        c->route_idx = c->route.count; /* nothing else will work either */
+        conn_next_host(c);
+        return;
+    }
+    altcp_arg(c->pcb, c);
+    altcp_recv(c->pcb, on_recv);
+    altcp_sent(c->pcb, on_sent);
+    altcp_err(c->pcb, on_err);
+    altcp_poll(c->pcb, on_poll, POLL_INTERVAL);
+    c->deadline = hal_clock_ms() + CONNECT_TIMEOUT_MS;
+    if (altcp_connect(c->pcb, addr, (u16_t)h->port, on_connected) != ERR_OK) {
+        snprintf(c->last_error, sizeof c->last_error, "4.4.1 cannot connect to %s", h->host);
+        close_pcb(c);
+        c->route_idx++;
+        conn_next_host(c);
+    }
+}
+
+struct dns_req {
+    struct conn *c;
+    int gen;
+};
+static struct dns_req dns_reqs[OUTBOUND_CONNECTIONS];
+
+static void on_dns(const char *name, const ip_addr_t *addr, void *arg)
+{
+    struct dns_req *req = arg;
+    struct conn *c = req->c;
+    if (!c || !c->used || c->gen != req->gen || !c->dns_pending)
+        return; /* the connection went away meanwhile */
+    c->dns_pending = 0;
+    if (c->cancelled) {
+        conn_finish(c);
+        return;
+    }
+    if (!addr) {
+        snprintf(c->last_error, sizeof c->last_error, "4.4.3 cannot resolve %s", name);
+        event(c, "!! DNS: no address for %s", name);
+        c->route_idx++;
+        conn_next_host(c);
+        return;
+    }
+    connect_addr(c, addr);
+}
+
+/* Try route_idx (the same host again after a TLS downgrade); when every
+ * host failed, the job is deferred with the last error. */
+static void conn_next_host(struct conn *c)
+{
+    if (c->cancelled || !c->job) {
+        conn_finish(c);
+        return;
+    }
+    if (c->route_idx >= c->route.count) {
+        char why[OUTBOUND_REPLY_MAX];
+        snprintf(why, sizeof why, "%s", c->last_error[0] ? c->last_error
+                                                         : "4.4.1 no smart host answered");
+        fail_open_rcpts(c, why);
+        report_job(c);
+        conn_finish(c);
+        return;
+    }
+    c->job_sent = 0;
+    const struct db_smarthost *h = host(c);
+    ip_addr_t addr;
+    if (ipaddr_aton(h->host, &addr)) {
+        connect_addr(c, &addr);
+        return;
+    }
+    if (strchr(h->host, ':')) {
+        snprintf(c->last_error, sizeof c->last_error,
+                 "4.4.1 IPv6 smart hosts are not reachable on this network yet");
+        c->route_idx++;
+        conn_next_host(c);
+        return;
+    }
+    event(c, "== resolving %s", h->host);
+    struct dns_req *req = &dns_reqs[c - conns];
+    req->c = c;
+    req->gen = c->gen;
+    c->dns_pending = 1;
+    err_t e = dns_gethostbyname(h->host, &addr, on_dns, req);
+    if (e == ERR_OK) {
+        c->dns_pending = 0;
+        connect_addr(c, &addr);
+    } else if (e != ERR_INPROGRESS) {
+        c->dns_pending = 0;
+        snprintf(c->last_error, sizeof c->last_error, "4.4.3 cannot resolve %s", h->host);
+        c->route_idx++;
+        conn_next_host(c);
+    }
+}
+
+static void conn_finish(struct conn *c)
+{
+    if (c->dns_pending) {
+        c->cancelled = 1; /* the slot is freed when the DNS answer comes */
+        return;
+    }
+    close_pcb(c);
+    if (c->job && !c->job_reported) {
+        fail_open_rcpts(c, c->last_error[0] ? c->last_error : "4.3.0 delivery cancelled");
+        report_job(c);
+    }
+    c->used = 0;
+}
+
+int outbound_start(const struct outbound_route *route, struct outbound_job *job,
+                   const struct outbound_ops *ops, void *ctx)
+{
+    for (int i = 0; i < OUTBOUND_CONNECTIONS; i++) {
+        struct conn *c = &conns[i];
+        if (c->used)
+            continue;
+        int gen = c->gen + 1;
+        memset(c, 0, offsetof(struct conn, tx));
+        c->gen = gen;
+        c->used = 1;
+        c->route = *route;
+        c->job = job;
+        c->ops = ops;
+        c->ctx = ctx;
+        for (int r = 0; r < job->rcpt_count; r++)
+            memset(&job->results[r], 0, sizeof job->results[r]);
+        conn_next_host(c);
+        return 0;
+    }
+    return -1;
+}
+
+void outbound_cancel(void *ctx)
+{
+    for (int i = 0; i < OUTBOUND_CONNECTIONS; i++) {
+        struct conn *c = &conns[i];
+        if (!c->used || c->ctx != ctx || c->cancelled)
+            continue;
+        c->cancelled = 1;
+        snprintf(c->last_error, sizeof c->last_error, "4.3.0 cancelled");
+        if (c->smtpc_live)
+            smtpc_abort(&c->smtpc, "4.3.0 cancelled");
+        else
+            conn_finish(c);
+    }
+}

@@ -1,0 +1,78 @@
+/* outbound.h — connections to smart hosts: DNS, TCP, STARTTLS, AUTH and
+ * the SMTP client engine (smtpc), for queued mail and for
+ * `smarthost test`.
+ *
+ * A connection gets a route (the smart hosts of one domain, in the order
+ * to try) and a job (one message, the recipients of that domain). It tries
+ * the hosts in turn until one takes the message; connection failures
+ * (refused, timeout, 4xx/5xx greeting, 4xx EHLO, TLS policy) move on to
+ * the next host. When the job is done it reports per-recipient results and
+ * asks for another job for the same host before it says QUIT. */
+#ifndef OUTBOUND_H
+#define OUTBOUND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "db_config.h"
+
+#define OUTBOUND_ROUTE_MAX 8     /* smart hosts per domain tried in one attempt */
+#define OUTBOUND_JOB_RCPTS 100
+#define OUTBOUND_JOB_ARENA 8192  /* recipient addresses of one job */
+#define OUTBOUND_REPLY_MAX 256
+#define OUTBOUND_CONNECTIONS 16  /* outbound connections at once, all hosts */
+
+struct outbound_route {
+    int count;
+    struct db_smarthost hosts[OUTBOUND_ROUTE_MAX];
+};
+
+struct outbound_result {
+    int code;      /* SMTP reply code; 0 when no reply (connection failed) */
+    int permanent; /* 5xx */
+    char text[OUTBOUND_REPLY_MAX];
+};
+
+struct outbound_job {
+    int64_t msg_id;  /* the queued message; 0 for a test message in `mem_body` */
+    char sender[257];
+    uint64_t size;
+    int64_t received;
+    const uint8_t *mem_body; /* test messages only */
+    size_t mem_len;
+    int rcpt_count;
+    int64_t rcpt_ids[OUTBOUND_JOB_RCPTS];
+    int32_t attempts[OUTBOUND_JOB_RCPTS]; /* before this one (queue runner's) */
+    const char *rcpts[OUTBOUND_JOB_RCPTS];
+    char arena[OUTBOUND_JOB_ARENA];
+    size_t arena_used;
+    struct outbound_result results[OUTBOUND_JOB_RCPTS];
+    /* filled in by the connection when it reports the job */
+    char smarthost[300]; /* "mail.example.com:25" that took it, or the last tried */
+    char tls[128];       /* "TLSv1.2 ECDHE-ECDSA-AES256-GCM-SHA384" or "plaintext" */
+    int in_use;
+};
+
+struct outbound_ops {
+    /* The job is finished (delivered, refused, or not deliverable now). */
+    void (*done)(void *ctx, struct outbound_job *job);
+    /* One line of progress, for `smarthost test` and the log; no secrets. */
+    void (*event)(void *ctx, const char *line);
+    /* Another job for this host on the same connection, or NULL to QUIT. */
+    struct outbound_job *(*next)(void *ctx, const struct db_smarthost *host);
+};
+
+void outbound_init(const char *hostname);
+/* Start delivering `job` over `route`. Returns 0, or -1 when no connection
+ * is free (the job is untouched). */
+int outbound_start(const struct outbound_route *route, struct outbound_job *job,
+                   const struct outbound_ops *ops, void *ctx);
+/* Connections open now to smart host `id`. */
+int outbound_count(int64_t smarthost_id);
+/* Abort every connection started with `ctx` (Ctrl-C on `smarthost test`);
+ * their jobs are reported done with a temporary failure. */
+void outbound_cancel(void *ctx);
+/* Reload the trusted CAs after `tls ca` changed them. */
+void outbound_reload_ca(void);
+
+#endif

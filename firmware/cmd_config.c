@@ -295,8 +295,16 @@ static void print_smarthost(void *ctx, const struct db_smarthost *sh)
     if (sh->username[0])
         snprintf(auth, sizeof auth, "user %s%s", sh->username,
                  sh->auth_plaintext ? " auth-plaintext" : "");
-    console_printf(ctx, "%-4lld %-24s %-28s %-5d %-8lld %-8s %s\n", (long long)sh->id,
-                   sh->domain, sh->host, (int)sh->port, (long long)sh->priority, sh->tls, auth);
+    /* A `may` row with credentials whose TLS has failed withholds the
+     * credentials (they never go in clear without auth-plaintext), so its
+     * mail waits: say so where the administrator looks. */
+    const char *attention = "";
+    if (sh->username[0] && !sh->auth_plaintext && strcmp(sh->tls, "may") == 0 &&
+        sh->tls_downgrades > 0)
+        attention = "  ! TLS failed: credentials withheld, mail deferred";
+    console_printf(ctx, "%-4lld %-24s %-28s %-5d %-8lld %-8s %s%s\n", (long long)sh->id,
+                   sh->domain, sh->host, (int)sh->port, (long long)sh->priority, sh->tls, auth,
+                   attention);
 }
 
 static void count_smarthost(void *ctx, const struct db_smarthost *sh)

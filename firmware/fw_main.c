@@ -32,6 +32,7 @@ static const struct console_cmd *const console_tables[] = {
     cmd_net_table,
     cmd_config_table,
     cmd_queue_table,
+    cmd_test_table,
     NULL,
 };
 

@@ -143,9 +143,11 @@ class Sim:
     # --- console -----------------------------------------------------------
 
     def wait_prompt(self, timeout=BOOT_TIMEOUT):
-        """Wait for the prompt; returns everything printed before it."""
-        self.con.expect_exact(PROMPT, timeout=timeout)
-        return self.con.before.replace("\r\n", "\n")
+        """Wait for the prompt at the start of a line; returns everything
+        printed before it (output may contain "relay> " itself, e.g. in
+        "<postmaster@relay> SIZE=")."""
+        self.con.expect_exact("\r\n" + PROMPT, timeout=timeout)
+        return (self.con.before + "\r\n").replace("\r\n", "\n")
 
     def expect(self, pattern, timeout=BOOT_TIMEOUT):
         """Wait for a regular expression in console output; returns the match."""

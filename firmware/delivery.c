@@ -400,4 +400,8 @@ void dlv_poll(void)
         launch(sc.jobs[i], sc.domains[i], sc.now);
 }
 
-void dlv_stats(struct dlv_stats *st) { *st = stats; }
+void dlv_stats(struct dlv_stats *st)
+{
+    *st = stats;
+    st->downgrades = outbound_downgrades();
+}

@@ -62,6 +62,7 @@ struct conn {
 };
 
 static struct conn conns[OUTBOUND_CONNECTIONS];
+static uint64_t downgrades;
 static char helo_name[256];
 
 static void conn_next_host(struct conn *c);
@@ -100,6 +101,8 @@ void outbound_reload_ca(void)
     if (crypto_tls_ca_set(pem, len, err, sizeof err) < 0)
         log_err("out", "trusted CAs not loaded: %s", err);
 }
+
+uint64_t outbound_downgrades(void) { return downgrades; }
 
 int outbound_count(int64_t smarthost_id)
 {
@@ -365,6 +368,7 @@ static void op_done(void *ctx, enum smtpc_error err, const struct smtpc_result *
          * Reconnect at once to the same host without STARTTLS. */
         log_warn("out", "%s: TLS failed; delivering without TLS (downgrade)", host(c)->host);
         count_downgrade(host(c)->id);
+        downgrades++;
         c->no_starttls = 1;
         if (!c->job_sent) {
             conn_next_host(c); /* route_idx unchanged: same host again */

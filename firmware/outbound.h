@@ -72,6 +72,9 @@ int outbound_count(int64_t smarthost_id);
 /* Abort every connection started with `ctx` (Ctrl-C on `smarthost test`);
  * their jobs are reported done with a temporary failure. */
 void outbound_cancel(void *ctx);
+/* TLS handshakes that failed under policy `may`, so that mail went on in
+ * plaintext, since boot. */
+uint64_t outbound_downgrades(void);
 /* Reload the trusted CAs after `tls ca` changed them. */
 void outbound_reload_ca(void);
 

@@ -275,6 +275,7 @@ static struct tls_ca *tls_ca_current; /* NULL: empty store */
 struct crypto_tls {
     enum tls_state state;
     int verify;
+    int close_pending; /* close_notify asked for while a record was still queued */
     struct tls_ca *ca;
     uint32_t verify_flags;
     mbedtls_ssl_context ssl;
@@ -532,6 +533,10 @@ void crypto_tls_output_consumed(struct crypto_tls *t, size_t n)
         if (rc != 0 && rc != MBEDTLS_ERR_SSL_WANT_WRITE && t->state != TLS_FAILED)
             tls_fail(t, "TLS: send failed (-0x%04x)", (unsigned)-rc);
     }
+    if (t->close_pending && t->ssl.out_left == 0) {
+        t->close_pending = 0;
+        (void)mbedtls_ssl_close_notify(&t->ssl);
+    }
 }
 
 const char *crypto_tls_error(const struct crypto_tls *t)
@@ -669,6 +674,11 @@ int crypto_tls_read(struct crypto_tls *t, uint8_t *buf, size_t cap)
         snprintf(t->error, sizeof t->error, "%s", "TLS: closed by the server (close_notify)");
         return -1;
     }
+    if (rc == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE && t->ssl.in_msg) {
+        int alert = t->ssl.in_msg[1];
+        tls_fail(t, "TLS: the server sent alert %d (%s)", alert, tls_alert_name(alert));
+        return -1;
+    }
     char why[128];
     mbedtls_strerror(rc, why, sizeof why);
     tls_fail(t, "TLS: read failed: %s (-0x%04x)", why, (unsigned)-rc);
@@ -747,10 +757,16 @@ void crypto_tls_close_notify(struct crypto_tls *t)
 {
     if (!tls_valid(t) || t->state != TLS_OPEN)
         return;
-    /* A WANT_WRITE leaves the alert in mbedTLS; output_consumed() pushes it. */
-    (void)mbedtls_ssl_close_notify(&t->ssl);
     t->state = TLS_CLOSED;
     snprintf(t->error, sizeof t->error, "%s", "TLS: closed by us (close_notify)");
+    /* mbedTLS holds one outgoing record at a time: while an earlier one is
+     * still queued, the alert waits for output_consumed() to make room. */
+    if (t->ssl.out_left > 0 && mbedtls_ssl_flush_output(&t->ssl) != 0) {
+        t->close_pending = 1;
+        return;
+    }
+    /* A WANT_WRITE leaves the alert in mbedTLS; output_consumed() pushes it. */
+    (void)mbedtls_ssl_close_notify(&t->ssl);
 }
 
 void crypto_tls_free(struct crypto_tls *t)

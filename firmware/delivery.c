@@ -294,10 +294,12 @@ struct scan {
     int64_t now;
 };
 
+static struct outbound_job *on_next(void *ctx, const struct db_smarthost *host);
+
 static const struct outbound_ops ops = {
     .done = on_done,
     .event = NULL,
-    .next = NULL,
+    .next = on_next,
 };
 
 static void no_route(struct outbound_job *job, const char *domain, int64_t now)
@@ -364,6 +366,61 @@ static void on_due(void *ctx, const struct db_due *d)
     int i = job->rcpt_count;
     if (job_add_rcpt(job, d->rcpt_id, d->address) == 0)
         job->attempts[i] = d->attempts;
+}
+
+/* --- connection reuse --- */
+
+struct reuse {
+    const char *domain;
+    struct outbound_job *job;
+};
+
+static void on_due_for_domain(void *ctx, const struct db_due *d)
+{
+    struct reuse *r = ctx;
+    if (strcmp(d->domain, r->domain) != 0 || job_busy_for(d->rcpt_id))
+        return;
+    if (r->job && r->job->msg_id != d->msg_id)
+        return; /* one message per job */
+    if (!r->job) {
+        if (!(r->job = job_new()))
+            return;
+        r->job->msg_id = d->msg_id;
+        snprintf(r->job->sender, sizeof r->job->sender, "%s", d->sender);
+        r->job->size = d->size;
+        r->job->received = d->received;
+    }
+    int i = r->job->rcpt_count;
+    if (job_add_rcpt(r->job, d->rcpt_id, d->address) == 0)
+        r->job->attempts[i] = d->attempts;
+}
+
+/* A connection to `host` finished a message: give it the next one due for
+ * the host's domain, so one TCP/TLS session carries several messages. */
+static struct outbound_job *on_next(void *ctx, const struct db_smarthost *host)
+{
+    (void)ctx;
+    static struct reuse r;
+    r.domain = host->domain;
+    r.job = NULL;
+    int64_t now = hal_clock_wall();
+    db_due_list(store, now, SCAN_LIMIT, on_due_for_domain, &r);
+    struct outbound_job *job = r.job;
+    if (!job)
+        return NULL;
+    db_sync_full(store, 0);
+    int rc = db_begin(store);
+    for (int i = 0; i < job->rcpt_count && rc == DB_OK; i++)
+        rc = db_rcpt_update(store, job->rcpt_ids[i], "delivering", job->attempts[i], 0, "", now);
+    if (rc == DB_OK)
+        rc = db_commit(store);
+    if (rc != DB_OK) {
+        db_rollback(store);
+        job->in_use = 0;
+        return NULL;
+    }
+    stats.in_flight++;
+    return job;
 }
 
 int dlv_init(struct db *db, const char *name)

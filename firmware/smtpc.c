@@ -672,9 +672,12 @@ static void txn_reply(struct smtpc *c)
         if (cls == 2) {
             c->mail_ok = 1;
         } else {
-            /* The sender was refused: that answers for every recipient. */
+            /* The sender was refused: that answers for every recipient.
+             * Compose nothing more of the batch: after msg_done() the
+             * transport may reuse the envelope strings. */
+            c->gen_end = c->gen_next;
             rcpt_final_all(c, SMTPC_R_OPEN, r);
-            if (!c->pipelined) {
+            if (c->rep_next == c->gen_next) {
                 end_txn(c); /* no transaction is open: nothing to RSET */
                 return;
             }
@@ -687,13 +690,17 @@ static void txn_reply(struct smtpc *c)
     }
     if (idx <= n) { /* RCPT */
         int i = idx - 1;
-        if (c->mail_ok) {
-            if (cls == 2) {
-                c->rstate[i] = SMTPC_R_ACCEPTED;
-                c->accepted++;
-            } else {
-                rcpt_final(c, i, r);
-            }
+        if (!c->mail_ok) {
+            /* the answer to a RCPT sent before MAIL's refusal came back */
+            if (c->rep_next == c->gen_next)
+                end_txn(c);
+            return;
+        }
+        if (cls == 2) {
+            c->rstate[i] = SMTPC_R_ACCEPTED;
+            c->accepted++;
+        } else {
+            rcpt_final(c, i, r);
         }
         if (idx < n) {
             if (!c->pipelined)

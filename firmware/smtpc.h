@@ -171,9 +171,9 @@ struct smtpc_caps {
     uint64_t size_max; /* "SIZE n"; 0 when SIZE came without a number */
 };
 
-/* One message to send. The strings must stay valid until the engine next
- * calls ready() or done(): a pipelined batch may still be composing RCPT
- * lines after the results are known (a refused MAIL answers for all). */
+/* One message to send. The strings must stay valid until msg_done() (or
+ * done()); the engine does not look at them after that, even when a refused
+ * MAIL ends a pipelined batch before all of it was composed. */
 struct smtpc_msg {
     const char *sender;       /* address without brackets; "" for <> */
     const char *const *rcpts; /* addresses without brackets */

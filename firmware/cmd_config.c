@@ -13,19 +13,6 @@
 #define PASSWORD_PROMPT "password: "
 #define REPEAT_PROMPT "repeat password: "
 
-static int64_t parse_id(const char *text)
-{
-    if (!*text || strlen(text) > 15)
-        return 0;
-    int64_t v = 0;
-    for (const char *p = text; *p; p++) {
-        if (*p < '0' || *p > '9')
-            return 0;
-        v = v * 10 + (*p - '0');
-    }
-    return v;
-}
-
 /* --- domain --- */
 
 static int cmd_domain_add(struct console *con, int argc, char **argv)
@@ -266,7 +253,7 @@ static int cmd_smarthost_set(struct console *con, int argc, char **argv)
 {
     if (argc < 2)
         return console_usage(con);
-    int64_t id = parse_id(argv[0]);
+    int64_t id = console_parse_id(argv[0]);
     if (!id)
         return console_error(con, "'%s' is not a smart host id (see 'smarthost list')", argv[0]);
     struct cfg_smarthost_change c = {0};
@@ -279,7 +266,7 @@ static int cmd_smarthost_del(struct console *con, int argc, char **argv)
 {
     if (argc != 1)
         return console_usage(con);
-    int64_t id = parse_id(argv[0]);
+    int64_t id = console_parse_id(argv[0]);
     if (!id)
         return console_error(con, "'%s' is not a smart host id (see 'smarthost list')", argv[0]);
     char err[CFG_ERR_MAX];
@@ -438,7 +425,7 @@ static int cmd_audit(struct console *con, int argc, char **argv)
     int64_t n = 20;
     if (argc > 1)
         return console_usage(con);
-    if (argc == 1 && ((n = parse_id(argv[0])) <= 0 || n > 1000))
+    if (argc == 1 && ((n = console_parse_id(argv[0])) <= 0 || n > 1000))
         return console_error(con, "N must be 1..1000");
     if (!cfg_db())
         return console_error(con, "storage is unavailable (see 'log')");

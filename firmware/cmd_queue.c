@@ -16,19 +16,6 @@
 #define PASSWORD_PROMPT "password: "
 #define REPEAT_PROMPT "repeat password: "
 
-static int64_t parse_id(const char *text)
-{
-    if (!*text || strlen(text) > 15)
-        return 0;
-    int64_t v = 0;
-    for (const char *p = text; *p; p++) {
-        if (*p < '0' || *p > '9')
-            return 0;
-        v = v * 10 + (*p - '0');
-    }
-    return v;
-}
-
 static void format_age(int64_t seconds, char *out, size_t cap)
 {
     if (seconds < 0)
@@ -136,7 +123,7 @@ static int cmd_queue_show(struct console *con, int argc, char **argv)
 {
     if (argc != 1)
         return console_usage(con);
-    int64_t id = parse_id(argv[0]);
+    int64_t id = console_parse_id(argv[0]);
     if (!id)
         return console_error(con, "'%s' is not a queue id (see 'queue list')", argv[0]);
     if (!cfg_db())
@@ -168,7 +155,7 @@ static int cmd_queue_retry(struct console *con, int argc, char **argv)
     if (argc > 1)
         return console_usage(con);
     int64_t id = 0;
-    if (argc == 1 && !(id = parse_id(argv[0])))
+    if (argc == 1 && !(id = console_parse_id(argv[0])))
         return console_error(con, "'%s' is not a queue id (see 'queue list')", argv[0]);
     if (!cfg_db())
         return console_error(con, "storage is unavailable (see 'log')");
@@ -187,7 +174,7 @@ static int cmd_queue_delete(struct console *con, int argc, char **argv)
 {
     if (argc != 1)
         return console_usage(con);
-    int64_t id = parse_id(argv[0]);
+    int64_t id = console_parse_id(argv[0]);
     if (!id)
         return console_error(con, "'%s' is not a queue id (see 'queue list')", argv[0]);
     if (!cfg_db())
@@ -232,7 +219,7 @@ static int cmd_queue_history(struct console *con, int argc, char **argv)
     int64_t n = 20;
     if (argc > 1)
         return console_usage(con);
-    if (argc == 1 && ((n = parse_id(argv[0])) <= 0 || n > 1000))
+    if (argc == 1 && ((n = console_parse_id(argv[0])) <= 0 || n > 1000))
         return console_error(con, "N must be 1..1000");
     if (!cfg_db())
         return console_error(con, "storage is unavailable (see 'log')");

@@ -26,6 +26,11 @@ static struct {
 static void test_event(void *ctx, const char *line)
 {
     (void)ctx;
+    /* The result line and the prompt come at msg_done, before the QUIT
+     * exchange: progress after that would land behind the prompt, inside
+     * whatever the operator types next. */
+    if (!test.running)
+        return;
     console_printf(test.con, "  %s\n", line);
 }
 
@@ -59,19 +64,6 @@ static const struct outbound_ops test_ops = {
     .next = NULL,
 };
 
-static int64_t parse_id(const char *text)
-{
-    if (!*text || strlen(text) > 15)
-        return 0;
-    int64_t v = 0;
-    for (const char *p = text; *p; p++) {
-        if (*p < '0' || *p > '9')
-            return 0;
-        v = v * 10 + (*p - '0');
-    }
-    return v;
-}
-
 static void add_route_host(void *ctx, const struct db_smarthost *sh)
 {
     struct outbound_route *r = ctx;
@@ -95,7 +87,7 @@ static int cmd_smarthost_test(struct console *con, int argc, char **argv)
         strchr(to, ' ') || cfg_check_domain(at + 1, dom, err, sizeof err) != 0)
         return console_error(con, "'%s' is not an address like alice@example.com", to);
     memset(&test.route, 0, sizeof test.route);
-    int64_t id = parse_id(argv[0]);
+    int64_t id = console_parse_id(argv[0]);
     if (id) {
         if (db_smarthost_get(cfg_db(), id, &test.route.hosts[0]) != DB_OK)
             return console_error(con, "no smart host with id %lld (see 'smarthost list')",

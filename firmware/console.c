@@ -172,6 +172,19 @@ int console_exec(struct console *con, char *line)
     return rc;
 }
 
+int64_t console_parse_id(const char *text)
+{
+    if (!*text || strlen(text) > 15)
+        return 0;
+    int64_t v = 0;
+    for (const char *p = text; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return 0;
+        v = v * 10 + (*p - '0');
+    }
+    return v;
+}
+
 int console_help(struct console *con, const char *topic)
 {
     int shown = 0;

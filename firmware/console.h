@@ -98,6 +98,10 @@ void console_busy(struct console *con, void (*cancel)(struct console *con, void 
 void console_done(struct console *con);
 int console_is_busy(const struct console *con);
 
+/* A positive decimal id or count typed as an argument ("42"); 0 when the
+ * text is anything else (signs, spaces, hex, more than 15 digits). */
+int64_t console_parse_id(const char *text);
+
 /* List all commands, or only those named `topic` (NULL for all). Returns -1
  * with an error line when `topic` names no command. */
 int console_help(struct console *con, const char *topic);

@@ -54,6 +54,26 @@ static int job_add_rcpt(struct outbound_job *j, int64_t id, const char *address)
     return 0;
 }
 
+/* A new job for the message of `d`, or NULL when every slot is busy. */
+static struct outbound_job *job_for(const struct db_due *d)
+{
+    struct outbound_job *job = job_new();
+    if (job) {
+        job->msg_id = d->msg_id;
+        snprintf(job->sender, sizeof job->sender, "%s", d->sender);
+        job->size = d->size;
+        job->received = d->received;
+    }
+    return job;
+}
+
+static void job_take(struct outbound_job *job, const struct db_due *d)
+{
+    int i = job->rcpt_count;
+    if (job_add_rcpt(job, d->rcpt_id, d->address) == 0)
+        job->attempts[i] = d->attempts;
+}
+
 static int job_busy_for(int64_t rcpt_id)
 {
     for (int i = 0; i < JOBS_MAX; i++)
@@ -123,6 +143,33 @@ static void enhanced_status(const struct outbound_result *r, char out[16])
     snprintf(out, 16, "%d.0.0", r->permanent ? 5 : 4);
 }
 
+/* The original headers for a DSN, read by on_done before the commit that
+ * may delete the message: bounce() runs after it, and reading the chunks
+ * there found nothing once every recipient was done (the DSN's headers
+ * part came out empty). Headers longer than one chunk end at its last
+ * whole line. */
+static uint8_t dsn_headers[SPOOL_CHUNK];
+static size_t dsn_headers_len;
+
+static void keep_headers(int64_t msg_id)
+{
+    size_t len = 0;
+    int last_lf = 0;
+    dsn_headers_len = 0;
+    if (db_msg_chunk_read(store, msg_id, 0, dsn_headers, sizeof dsn_headers, &len) != DB_OK)
+        return;
+    for (size_t i = 0; i < len; i++) {
+        if (dsn_headers[i] == '\n') {
+            dsn_headers_len = i + 1;
+            if (last_lf)
+                return; /* "\r\n\r\n": the blank line, kept */
+            last_lf = 1;
+        } else if (dsn_headers[i] != '\r') {
+            last_lf = 0;
+        }
+    }
+}
+
 static void bounce(const struct outbound_job *job, const int *failed, int nfailed,
                    const char *message_id)
 {
@@ -167,27 +214,8 @@ static void bounce(const struct outbound_job *job, const int *failed, int nfaile
         spool_abort(&msg);
         return;
     }
-    /* The original headers, as text/rfc822-headers. */
-    static uint8_t chunk[SPOOL_CHUNK];
-    size_t len;
-    int in_headers = 1, last_lf = 0;
-    for (int32_t seq = 0; in_headers && db_msg_chunk_read(store, job->msg_id, seq, chunk,
-                                                          sizeof chunk, &len) == DB_OK; seq++) {
-        size_t end = 0;
-        for (; end < len; end++) {
-            if (chunk[end] == '\n') {
-                if (last_lf == 2) { /* "\r\n\r\n": the blank line */
-                    in_headers = 0;
-                    end++;
-                    break;
-                }
-                last_lf = 2;
-            } else if (chunk[end] != '\r') {
-                last_lf = 0;
-            }
-        }
-        spool_write(&msg, chunk, end);
-    }
+    /* The original headers, as text/rfc822-headers (kept by on_done). */
+    spool_write(&msg, dsn_headers, dsn_headers_len);
     n = dsn_trailer(text, sizeof text, &info);
     spool_write(&msg, (uint8_t *)text, n);
     spool_finish(&msg, rcpt, 1, NULL, NULL);
@@ -263,6 +291,8 @@ static void on_done(void *ctx, struct outbound_job *job)
             stats.deferred++;
         }
     }
+    if (nfailed)
+        keep_headers(job->msg_id); /* for bounce(), before the message may go */
     int removed = 0;
     if (rc == DB_OK && db_msg_pending(store, job->msg_id) == 0) {
         rc = db_msg_delete(store, job->msg_id);
@@ -313,6 +343,24 @@ static void no_route(struct outbound_job *job, const char *domain, int64_t now)
     job->in_use = 0;
 }
 
+/* The job's recipients are being delivered: a reset from here on puts them
+ * back in the queue at boot. Frees the job when that cannot be recorded. */
+static int mark_delivering(struct outbound_job *job, int64_t now)
+{
+    db_sync_full(store, 0);
+    int rc = db_begin(store);
+    for (int i = 0; i < job->rcpt_count && rc == DB_OK; i++)
+        rc = db_rcpt_update(store, job->rcpt_ids[i], "delivering", job->attempts[i], 0, "", now);
+    if (rc == DB_OK)
+        rc = db_commit(store);
+    if (rc != DB_OK) {
+        db_rollback(store);
+        job->in_use = 0;
+        return -1;
+    }
+    return 0;
+}
+
 static void launch(struct outbound_job *job, const char *domain, int64_t now)
 {
     static struct outbound_route route;
@@ -326,17 +374,8 @@ static void launch(struct outbound_job *job, const char *domain, int64_t now)
         job->in_use = 0;
         return;
     }
-    db_sync_full(store, 0);
-    int rc = db_begin(store);
-    for (int i = 0; i < job->rcpt_count && rc == DB_OK; i++)
-        rc = db_rcpt_update(store, job->rcpt_ids[i], "delivering", job->attempts[i], 0, "", now);
-    if (rc == DB_OK)
-        rc = db_commit(store);
-    if (rc != DB_OK) {
-        db_rollback(store);
-        job->in_use = 0;
+    if (mark_delivering(job, now) != 0)
         return;
-    }
     if (outbound_start(&route, job, &ops, NULL) != 0) {
         /* No free connection: back to the queue for the next scan. */
         for (int i = 0; i < job->rcpt_count; i++)
@@ -354,18 +393,12 @@ static void on_due(void *ctx, const struct db_due *d)
         return;
     struct outbound_job *job = sc->count ? sc->jobs[sc->count - 1] : NULL;
     if (!job || job->msg_id != d->msg_id || strcmp(sc->domains[sc->count - 1], d->domain) != 0) {
-        if (sc->count == JOBS_MAX || !(job = job_new()))
+        if (sc->count == JOBS_MAX || !(job = job_for(d)))
             return; /* every job slot busy: the rest waits for the next scan */
-        job->msg_id = d->msg_id;
-        snprintf(job->sender, sizeof job->sender, "%s", d->sender);
-        job->size = d->size;
-        job->received = d->received;
         snprintf(sc->domains[sc->count], sizeof sc->domains[0], "%s", d->domain);
         sc->jobs[sc->count++] = job;
     }
-    int i = job->rcpt_count;
-    if (job_add_rcpt(job, d->rcpt_id, d->address) == 0)
-        job->attempts[i] = d->attempts;
+    job_take(job, d);
 }
 
 /* --- connection reuse --- */
@@ -382,17 +415,9 @@ static void on_due_for_domain(void *ctx, const struct db_due *d)
         return;
     if (r->job && r->job->msg_id != d->msg_id)
         return; /* one message per job */
-    if (!r->job) {
-        if (!(r->job = job_new()))
-            return;
-        r->job->msg_id = d->msg_id;
-        snprintf(r->job->sender, sizeof r->job->sender, "%s", d->sender);
-        r->job->size = d->size;
-        r->job->received = d->received;
-    }
-    int i = r->job->rcpt_count;
-    if (job_add_rcpt(r->job, d->rcpt_id, d->address) == 0)
-        r->job->attempts[i] = d->attempts;
+    if (!r->job && !(r->job = job_for(d)))
+        return;
+    job_take(r->job, d);
 }
 
 /* A connection to `host` finished a message: give it the next one due for
@@ -408,17 +433,8 @@ static struct outbound_job *on_next(void *ctx, const struct db_smarthost *host)
     struct outbound_job *job = r.job;
     if (!job)
         return NULL;
-    db_sync_full(store, 0);
-    int rc = db_begin(store);
-    for (int i = 0; i < job->rcpt_count && rc == DB_OK; i++)
-        rc = db_rcpt_update(store, job->rcpt_ids[i], "delivering", job->attempts[i], 0, "", now);
-    if (rc == DB_OK)
-        rc = db_commit(store);
-    if (rc != DB_OK) {
-        db_rollback(store);
-        job->in_use = 0;
+    if (mark_delivering(job, now) != 0)
         return NULL;
-    }
     stats.in_flight++;
     return job;
 }

@@ -14,6 +14,7 @@
 #include "lwip/altcp_tls.h"
 #include "lwip/ip_addr.h"
 #include "lwip/pbuf.h"
+#include "tcputil.h"
 #include "smtpd.h"
 #include "spool.h"
 #include "tlsid.h"
@@ -105,15 +106,6 @@ static void flush(struct session *s)
 
 /* --- session lifetime --- */
 
-static void detach(struct altcp_pcb *pcb)
-{
-    altcp_arg(pcb, NULL);
-    altcp_recv(pcb, NULL);
-    altcp_sent(pcb, NULL);
-    altcp_err(pcb, NULL);
-    altcp_poll(pcb, NULL, 0);
-}
-
 static void session_free(struct session *s)
 {
     if (s->msg.id)
@@ -132,14 +124,11 @@ static void session_close(struct session *s)
     if (s->pcb) {
         /* Input we will never read must still be acknowledged: lwIP answers
          * a close with unread data by RST, which would drop our last reply. */
-        if (s->pending) {
-            altcp_recved(s->pcb, s->pending->tot_len);
-            pbuf_free(s->pending);
-            s->pending = NULL;
-        }
+        tcputil_drop(s->pcb, s->pending);
+        s->pending = NULL;
         flush(s);
         struct altcp_pcb *pcb = s->pcb;
-        detach(pcb);
+        tcputil_detach(pcb);
         if (altcp_close(pcb) != ERR_OK)
             altcp_abort(pcb);
     }
@@ -331,10 +320,7 @@ static void process(struct session *s)
             break;
         altcp_recved(s->pcb, (u16_t)used);
         if (used == p->len) {
-            s->pending = p->next;
-            if (s->pending)
-                pbuf_ref(s->pending);
-            pbuf_free(p); /* frees only this segment: the rest has our ref */
+            s->pending = tcputil_pop(p);
         } else {
             pbuf_remove_header(p, used);
         }
@@ -342,11 +328,8 @@ static void process(struct session *s)
     s->in_process = 0;
     if (s->start_tls) {
         /* Discard whatever plaintext followed STARTTLS in the same read. */
-        if (s->pending) {
-            altcp_recved(s->pcb, s->pending->tot_len);
-            pbuf_free(s->pending);
-            s->pending = NULL;
-        }
+        tcputil_drop(s->pcb, s->pending);
+        s->pending = NULL;
         start_tls(s);
         return;
     }
@@ -361,10 +344,7 @@ static err_t on_recv(void *arg, struct altcp_pcb *pcb, struct pbuf *p, err_t err
 {
     struct session *s = arg;
     if (!s) {
-        if (p) {
-            altcp_recved(pcb, p->tot_len);
-            pbuf_free(p);
-        }
+        tcputil_drop(pcb, p);
         return ERR_OK;
     }
     if (!p || err != ERR_OK) {
@@ -375,8 +355,7 @@ static err_t on_recv(void *arg, struct altcp_pcb *pcb, struct pbuf *p, err_t err
         return ERR_OK;
     }
     if (s->smtpd.state == SMTPD_S_WAIT_TLS || s->closing) {
-        altcp_recved(pcb, p->tot_len);
-        pbuf_free(p);
+        tcputil_drop(pcb, p);
         return ERR_OK;
     }
     if (s->pending)
@@ -439,7 +418,7 @@ static void reject_reply(void *ctx, const char *text, size_t len)
 
 static void reject_end(struct reject *r)
 {
-    detach(r->pcb);
+    tcputil_detach(r->pcb);
     if (altcp_close(r->pcb) != ERR_OK)
         altcp_abort(r->pcb);
     r->used = 0;

@@ -21,6 +21,7 @@
 #include "lwip/dns.h"
 #include "lwip/ip_addr.h"
 #include "lwip/pbuf.h"
+#include "tcputil.h"
 #include "smtpc.h"
 #include "spool.h"
 
@@ -131,7 +132,11 @@ static void report_job(struct conn *c)
     if (!c->job || c->job_reported)
         return;
     struct outbound_job *j = c->job;
-    snprintf(j->smarthost, sizeof j->smarthost, "%s:%d", host(c)->host, (int)host(c)->port);
+    /* When every host failed, route_idx is one past the last: name the
+     * last one tried (hosts[count] is an empty row, or past the array). */
+    const struct db_smarthost *h =
+        c->route_idx < c->route.count ? host(c) : &c->route.hosts[c->route.count - 1];
+    snprintf(j->smarthost, sizeof j->smarthost, "%s:%d", h->host, (int)h->port);
     snprintf(j->tls, sizeof j->tls, "%s", c->tls_desc[0] ? c->tls_desc : "plaintext");
     c->job_reported = 1;
     c->job = NULL;
@@ -140,27 +145,14 @@ static void report_job(struct conn *c)
 
 /* --- TCP --- */
 
-static void detach(struct altcp_pcb *pcb)
-{
-    altcp_arg(pcb, NULL);
-    altcp_recv(pcb, NULL);
-    altcp_sent(pcb, NULL);
-    altcp_err(pcb, NULL);
-    altcp_poll(pcb, NULL, 0);
-}
-
 static void close_pcb(struct conn *c)
 {
-    if (c->pending) {
-        if (c->pcb)
-            altcp_recved(c->pcb, c->pending->tot_len);
-        pbuf_free(c->pending);
-        c->pending = NULL;
-    }
+    tcputil_drop(c->pcb, c->pending);
+    c->pending = NULL;
     if (c->pcb) {
         struct altcp_pcb *pcb = c->pcb;
         c->pcb = NULL;
-        detach(pcb);
+        tcputil_detach(pcb);
         if (altcp_close(pcb) != ERR_OK)
             altcp_abort(pcb);
     }
@@ -446,10 +438,7 @@ static void feed_tls(struct conn *c)
         crypto_tls_feed(c->tls, p->payload, p->len);
         if (c->pcb)
             altcp_recved(c->pcb, p->len);
-        c->pending = p->next;
-        if (c->pending)
-            pbuf_ref(c->pending);
-        pbuf_free(p);
+        c->pending = tcputil_pop(p);
         tls_progress(c);
     }
 }
@@ -458,10 +447,7 @@ static err_t on_recv(void *arg, struct altcp_pcb *pcb, struct pbuf *p, err_t err
 {
     struct conn *c = arg;
     if (!c) {
-        if (p) {
-            altcp_recved(pcb, p->tot_len);
-            pbuf_free(p);
-        }
+        tcputil_drop(pcb, p);
         return ERR_OK;
     }
     if (!p || err != ERR_OK) {

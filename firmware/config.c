@@ -629,6 +629,13 @@ static int check_bounce(const char *v, char *err, size_t errlen)
     return 0;
 }
 
+static int check_on_off(const char *v, char *err, size_t errlen)
+{
+    if (strcmp(v, "on") == 0 || strcmp(v, "off") == 0)
+        return 0;
+    return fail(err, errlen, "value must be on or off");
+}
+
 const struct cfg_setting cfg_settings[] = {
     {"hostname", "relay", "name in EHLO and banners", check_hostname},
     {"max-message-size", "10485760", "largest message accepted, bytes", check_size},
@@ -643,6 +650,8 @@ const struct cfg_setting cfg_settings[] = {
      check_timeout},
     {"smtp-data-timeout", "600", "deadline for a whole inbound message, seconds", check_timeout},
     {"bounce-address", "", "where delivery failures are reported; empty for none", check_bounce},
+    {"bounce-to-sender", "off",
+     "also report failures to the envelope sender (PST senders are often spoofed)", check_on_off},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -173,10 +173,15 @@ static void keep_headers(int64_t msg_id)
 static void bounce(const struct outbound_job *job, const int *failed, int nfailed,
                    const char *message_id)
 {
-    char to[DB_TEXT_MAX];
+    if (!job->sender[0] || nfailed == 0)
+        return; /* null senders never get a DSN (RFC 5321 4.5.5) */
+    char to[DB_TEXT_MAX], to_sender[DB_TEXT_MAX];
     cfg_setting_get("bounce-address", to, sizeof to);
-    if (!to[0] || !job->sender[0] || nfailed == 0)
-        return; /* no bounce address; null senders never get a DSN */
+    cfg_setting_get("bounce-to-sender", to_sender, sizeof to_sender);
+    if (strcmp(to_sender, "on") == 0)
+        snprintf(to, sizeof to, "%s", job->sender); /* the explicit opt-in */
+    if (!to[0])
+        return; /* no bounce address: the failure is only recorded */
     static struct dsn_info info;
     static char status[DSN_RCPT_MAX][16];
     static char diag[DSN_RCPT_MAX][OUTBOUND_REPLY_MAX + 16];

@@ -175,7 +175,7 @@ static void bounce(const struct outbound_job *job, const int *failed, int nfaile
 {
     if (!job->sender[0] || nfailed == 0)
         return; /* null senders never get a DSN (RFC 5321 4.5.5) */
-    char to[DB_TEXT_MAX], to_sender[DB_TEXT_MAX];
+    char to[DB_TEXT_MAX + 8], to_sender[DB_TEXT_MAX];
     cfg_setting_get("bounce-address", to, sizeof to);
     cfg_setting_get("bounce-to-sender", to_sender, sizeof to_sender);
     if (strcmp(to_sender, "on") == 0)

@@ -319,7 +319,11 @@ int crypto_tls_ca_set(const uint8_t *data, size_t len, char *err, size_t errlen)
         tls_ca_current = NULL;
         return 0;
     }
-    if (!data || len > CRYPTO_TLS_CA_MAX_LEN) {
+    if (!data) {
+        tls_msg(err, errlen, "%s", "CA certificates: no data");
+        return -1;
+    }
+    if (len > CRYPTO_TLS_CA_MAX_LEN) {
         tls_msg(err, errlen, "CA certificates: input too large (max %d bytes)",
                 CRYPTO_TLS_CA_MAX_LEN);
         return -1;

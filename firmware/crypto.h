@@ -80,10 +80,12 @@ void crypto_wipe(void *buf, size_t len);
  * resumption, no renegotiation, no client certificate. Certificate dates
  * are checked against the system clock (time()). */
 #define CRYPTO_TLS_MAX 8              /* concurrent outbound TLS sessions */
-#define CRYPTO_TLS_IN_MAX (18 * 1024) /* ciphertext fed but not yet consumed;
-                                       * > one maximal TLS record (18437 B is
-                                       * the absolute max, mbedTLS buffers the
-                                       * rest of a partial record itself) */
+#define CRYPTO_TLS_IN_MAX (18 * 1024) /* ciphertext fed but not yet consumed:
+                                       * about one full record (16 KiB + MAC,
+                                       * padding, header); mbedTLS keeps a
+                                       * partial record in its own buffer, so
+                                       * this only sets how much the transport
+                                       * can hand over at once */
 #define CRYPTO_TLS_OUT_MAX (17 * 1024) /* ciphertext waiting for the transport:
                                         * one full 16 KiB record + expansion */
 #define CRYPTO_TLS_CA_MAX_LEN (512 * 1024) /* largest trust store input */
@@ -106,7 +108,9 @@ int crypto_tls_ca_count(void);
  * unless the chain leads to the trust store and the name matches.
  * verify=0: any certificate is accepted, the verdict is still recorded for
  * crypto_tls_info(). Returns NULL with `err` set when the pool is
- * exhausted, crypto_init() did not run, or verify=1 without a name. */
+ * exhausted, crypto_init() did not run, or verify=1 without a name.
+ * An IP address as server_name goes out as SNI too, and mbedTLS 2.28
+ * matches it only against DNS names and the CN, never iPAddress SANs. */
 struct crypto_tls *crypto_tls_client(const char *server_name, int verify, char *err,
                                      size_t errlen);
 

@@ -423,9 +423,14 @@ static void tls_progress(struct conn *c)
         }
     }
     uint8_t buf[1024];
-    int n;
+    int n = 0;
     while (c->smtpc_live && c->tls && (n = crypto_tls_read(c->tls, buf, sizeof buf)) > 0)
         smtpc_feed(&c->smtpc, buf, (size_t)n);
+    if (n < 0 && c->smtpc_live) {
+        /* close_notify or a broken record: the session is over. */
+        event(c, "!! TLS: %s", crypto_tls_error(c->tls));
+        smtpc_closed(&c->smtpc);
+    }
 }
 
 /* Hand queued ciphertext to the TLS session as far as it has room. */

@@ -97,6 +97,8 @@ static void load_ca(const char *name)
 struct fx {
     pid_t server;     /* openssl s_server, or 0 */
     int port;
+    int interactive;  /* s_server without -rev, its stdin a pipe: server_in */
+    int server_in;
     char errlog[160]; /* s_server's stderr */
     int listen_fd;    /* an in-process plain TCP listener, or -1 */
     int peer_fd;      /* its accepted connection, or -1 */
@@ -104,7 +106,8 @@ struct fx {
     struct crypto_tls *t;
 };
 
-/* Start `openssl s_server -rev` (echoes each line reversed) with the given
+/* Start `openssl s_server -rev` (echoes each line reversed; with
+ * f->interactive plain s_server, whose stdin is f->server_in) with the given
  * certificate; extra arguments (NULL-terminated) go at the end. Returns 0,
  * or -1 when s_server exited or did not listen within the deadline. */
 static int server_start(struct fx *f, const char *cert, const char *key, ...)
@@ -114,9 +117,14 @@ static int server_start(struct fx *f, const char *cert, const char *key, ...)
     snprintf(out, sizeof out, "%s/s_server.%d.out", dir, ++seq);
     snprintf(certp, sizeof certp, "%s/%s", dir, cert);
     snprintf(keyp, sizeof keyp, "%s/%s", dir, key);
-    const char *argv[24] = {OPENSSL_BIN, "s_server", "-rev",  "-accept", "127.0.0.1:0",
-                            "-cert",     certp,      "-key",  keyp};
-    int argc = 9;
+    const char *argv[24] = {OPENSSL_BIN, "s_server", "-accept", "127.0.0.1:0",
+                            "-cert",     certp,      "-key",    keyp};
+    int argc = 8;
+    if (!f->interactive)
+        argv[argc++] = "-rev"; /* echo each line reversed */
+    int in_pipe[2] = {-1, -1};
+    if (f->interactive && pipe(in_pipe) != 0)
+        return -1;
     va_list ap;
     va_start(ap, key);
     for (const char *a; (a = va_arg(ap, const char *)) != NULL && argc < 22;)
@@ -132,7 +140,7 @@ static int server_start(struct fx *f, const char *cert, const char *key, ...)
         prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a crashed test */
         int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         int e = open(f->errlog, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        int in = open("/dev/null", O_RDONLY);
+        int in = f->interactive ? in_pipe[0] : open("/dev/null", O_RDONLY);
         if (o < 0 || e < 0 || in < 0)
             _exit(127);
         dup2(in, 0);
@@ -142,6 +150,10 @@ static int server_start(struct fx *f, const char *cert, const char *key, ...)
         _exit(127);
     }
     f->server = pid;
+    if (f->interactive) {
+        close(in_pipe[0]);
+        f->server_in = in_pipe[1];
+    }
     int64_t deadline = now_ms() + DEADLINE_MS;
     while (now_ms() < deadline) {
         FILE *fp = fopen(out, "r");
@@ -307,6 +319,24 @@ static void assert_contains(const char *hay, const char *needle)
         fail_msg("\"%s\" does not contain \"%s\"", hay, needle);
 }
 
+/* s_server's stderr once it mentions `text` (it may lag behind what it
+ * sent us); the caller frees it. Fails the test at the deadline. */
+static char *server_log_with(struct fx *f, const char *text)
+{
+    int64_t deadline = now_ms() + DEADLINE_MS;
+    for (;;) {
+        size_t len;
+        char *log = (char *)slurp(strrchr(f->errlog, '/') + 1, &len);
+        assert_non_null(log);
+        if (strstr(log, text))
+            return log;
+        if (now_ms() > deadline)
+            fail_msg("s_server's log lacks \"%s\": %s", text, log);
+        free(log);
+        usleep(20 * 1000);
+    }
+}
+
 /* --- fixture --- */
 
 static int group_setup(void **state)
@@ -360,7 +390,7 @@ static int setup(void **state)
     struct fx *f = calloc(1, sizeof *f);
     if (!f || crypto_init() != 0)
         return -1;
-    f->listen_fd = f->peer_fd = f->fd = -1;
+    f->listen_fd = f->peer_fd = f->fd = f->server_in = -1;
     *state = f;
     return 0;
 }
@@ -375,6 +405,8 @@ static int teardown(void **state)
         close(f->peer_fd);
     if (f->listen_fd >= 0)
         close(f->listen_fd);
+    if (f->server_in >= 0)
+        close(f->server_in);
     if (f->server > 0) {
         kill(f->server, SIGKILL);
         waitpid(f->server, NULL, 0);
@@ -988,13 +1020,112 @@ static void test_close_notify_with_full_output(void **state)
     assert_true(records > 1);
     assert_int_equal(last_type, 0x15);
     /* ...and it was a clean close_notify, not an alert about a bad record. */
-    char *log = (char *)slurp(strrchr(f->errlog, '/') + 1, &off);
-    assert_non_null(log);
-    assert_contains(log, "CONNECTION CLOSED");
+    char *log = server_log_with(f, "CONNECTION CLOSED");
     if (strstr(log, "error") || strstr(log, "alert"))
         fail_msg("s_server complained: %s", log);
     free(log);
     free(in);
+    free(data);
+    free(rev);
+}
+
+/* The server asks to renegotiate (s_server's "r" command): we refuse with a
+ * no_renegotiation alert, which OpenSSL answers by ending the session. */
+static void test_renegotiation_refused(void **state)
+{
+    struct fx *f = *state;
+    f->interactive = 1;
+    load_ca("ca.pem");
+    assert_int_equal(server_start(f, "srv.pem", "srv.key", "-tls1_2", NULL), 0);
+    struct crypto_tls *t = client_to_server(f, "mail.test", 1);
+    assert_int_equal(handshake(t, f->fd), 0);
+    /* Control: s_server's stdin reaches us. */
+    assert_int_equal(write(f->server_in, "220 ok\n", 7), 7);
+    uint8_t got[64];
+    assert_int_equal(exchange(t, f->fd, "", 0, got, 7, NULL), 7);
+    assert_memory_equal(got, "220 ok\n", 7);
+
+    assert_int_equal(write(f->server_in, "r\n", 2), 2);
+    int64_t deadline = now_ms() + DEADLINE_MS;
+    int r;
+    while ((r = crypto_tls_read(t, got, sizeof got)) == 0) {
+        if (now_ms() > deadline)
+            fail_msg("session neither refused nor ended the renegotiation");
+        assert_true(pump(t, f->fd, STEP_MS) >= 0);
+    }
+    assert_int_equal(r, -1);
+    show(crypto_tls_error(t));
+    assert_contains(crypto_tls_error(t), "handshake_failure");
+    free(server_log_with(f, "no renegotiation"));
+}
+
+/* close_notify while mbedTLS still holds part of another record (here its
+ * no_renegotiation alert, queued behind a full output buffer): both alerts
+ * come out, in order, as the transport drains. Sans-I/O after the
+ * HelloRequest: the output is inspected, not sent. */
+static void test_close_notify_behind_pending_record(void **state)
+{
+    struct fx *f = *state;
+    f->interactive = 1;
+    load_ca("ca.pem");
+    assert_int_equal(server_start(f, "srv.pem", "srv.key", "-tls1_2", NULL), 0);
+    struct crypto_tls *t = client_to_server(f, "mail.test", 1);
+    assert_int_equal(handshake(t, f->fd), 0);
+
+    size_t cap = 2 * CRYPTO_TLS_OUT_MAX, rlen;
+    char *data = malloc(cap), *rev = malloc(cap);
+    size_t len = fill_lines(data, rev, cap, &rlen);
+    assert_true(write_until_full(t, data, len) > 0);
+    uint8_t *log = malloc(4 * CRYPTO_TLS_OUT_MAX);
+    size_t log_len = 0;
+    const uint8_t *p;
+    size_t n = crypto_tls_output(t, &p);
+    assert_true(n > 10);
+    memcpy(log, p, 10); /* leave 10 bytes of room */
+    log_len = 10;
+    crypto_tls_output_consumed(t, 10);
+
+    /* The HelloRequest arrives; refusing it needs more room than there is. */
+    assert_int_equal(write(f->server_in, "r\n", 2), 2);
+    int64_t deadline = now_ms() + DEADLINE_MS;
+    uint8_t buf[512];
+    int r;
+    while ((r = crypto_tls_read(t, buf, sizeof buf)) == 0 && crypto_tls_output(t, &p) < n) {
+        if (now_ms() > deadline)
+            fail_msg("no HelloRequest processed");
+        struct pollfd pfd = {.fd = f->fd, .events = POLLIN};
+        assert_true(poll(&pfd, 1, STEP_MS) >= 0);
+        ssize_t got = recv(f->fd, buf, sizeof buf, MSG_DONTWAIT);
+        assert_true(got != 0);
+        if (got > 0)
+            assert_int_equal(crypto_tls_feed(t, buf, (size_t)got), 0);
+    }
+    assert_int_equal(r, 0);
+    assert_int_equal(crypto_tls_output(t, &p), n); /* the alert took the last 10 bytes */
+    crypto_tls_close_notify(t);
+
+    /* Drain. */
+    for (int i = 0; i < 100 && (n = crypto_tls_output(t, &p)) > 0; i++) {
+        assert_true(log_len + n <= 4 * CRYPTO_TLS_OUT_MAX);
+        memcpy(log + log_len, p, n);
+        log_len += n;
+        crypto_tls_output_consumed(t, n);
+    }
+    assert_int_equal(crypto_tls_output(t, &p), 0);
+    size_t off = 0, records = 0;
+    uint8_t types[4] = {0};
+    while (off + 5 <= log_len) {
+        memmove(types, types + 1, 3);
+        types[3] = log[off];
+        off += 5 + ((size_t)log[off + 3] << 8 | log[off + 4]);
+        records++;
+    }
+    assert_int_equal(off, log_len);
+    assert_true(records >= 3);
+    assert_int_equal(types[1], 0x17); /* application data */
+    assert_int_equal(types[2], 0x15); /* no_renegotiation */
+    assert_int_equal(types[3], 0x15); /* close_notify */
+    free(log);
     free(data);
     free(rev);
 }
@@ -1118,6 +1249,8 @@ int main(void)
         T(test_output_backpressure),
         T(test_input_reuse),
         T(test_close_notify_with_full_output),
+        T(test_renegotiation_refused),
+        T(test_close_notify_behind_pending_record),
         T(test_plain_smtp_server),
         T(test_garbage_server),
         T(test_silent_server),

@@ -80,7 +80,8 @@ int db_domain_list(struct db *db, db_domain_fn fn, void *ctx)
 /* --- smart hosts --- */
 
 #define SMARTHOST_COLUMNS \
-    "id, domain, host, port, priority, tls, username, password_sealed, auth_plaintext, tls_downgrades"
+    "id, domain, host, port, priority, tls, username, password_sealed, auth_plaintext, " \
+    "tls_downgrades, tls_failing"
 
 static void read_smarthost(sqlite3_stmt *st, struct db_smarthost *sh)
 {
@@ -99,6 +100,7 @@ static void read_smarthost(sqlite3_stmt *st, struct db_smarthost *sh)
     }
     sh->auth_plaintext = sqlite3_column_int(st, 8);
     sh->tls_downgrades = sqlite3_column_int64(st, 9);
+    sh->tls_failing = sqlite3_column_int(st, 10);
 }
 
 /* Bind the writable columns as ?1..?9 in the order of SMARTHOST_COLUMNS
@@ -168,6 +170,20 @@ int db_smarthost_update(struct db *db, const struct db_smarthost *sh, int64_t no
     if ((rc = db_step_done(st)) != DB_OK)
         return rc;
     return sqlite3_changes(db->h) ? DB_OK : DB_ENOTFOUND;
+}
+
+int db_smarthost_tls_result(struct db *db, int64_t id, int failed)
+{
+    sqlite3_stmt *st;
+    int rc = db_prepare(db,
+                        "UPDATE smarthost SET tls_downgrades = tls_downgrades + ?2, "
+                        "tls_failing = ?2 WHERE id = ?1",
+                        &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int(st, 2, failed ? 1 : 0);
+    return db_step_done(st);
 }
 
 int db_smarthost_del(struct db *db, int64_t id)

@@ -41,6 +41,7 @@ struct db_smarthost {
     size_t sealed_len;
     int auth_plaintext;
     int64_t tls_downgrades;
+    int tls_failing; /* the last TLS attempt failed (read only here) */
 };
 
 /* Insert; sets sh->id. DB_EEXISTS for a duplicate (domain, host, port). */
@@ -51,6 +52,9 @@ int db_smarthost_update(struct db *db, const struct db_smarthost *sh, int64_t no
 int db_smarthost_del(struct db *db, int64_t id);
 /* Id of the row with this (domain, host, port), 0 when none. */
 int64_t db_smarthost_find(struct db *db, const char *domain, const char *host, int32_t port);
+/* Record a TLS outcome with the host: a failed handshake (counted as a
+ * downgrade) or a working one (clears the failing mark). */
+int db_smarthost_tls_result(struct db *db, int64_t id, int failed);
 typedef void (*db_smarthost_fn)(void *ctx, const struct db_smarthost *sh);
 /* Ordered by domain, then priority, then id; `domain` NULL for all. */
 int db_smarthost_list(struct db *db, const char *domain, db_smarthost_fn fn, void *ctx);

@@ -24,6 +24,8 @@ static const char schema_1_0[] =
     "  password_sealed BLOB,"
     "  auth_plaintext INTEGER NOT NULL DEFAULT 0 CHECK (auth_plaintext IN (0,1)),"
     "  tls_downgrades INTEGER NOT NULL DEFAULT 0,"
+    /* 1 while the last TLS attempt failed (the row needs attention). */
+    "  tls_failing INTEGER NOT NULL DEFAULT 0,"
     "  created INTEGER NOT NULL,"
     "  updated INTEGER NOT NULL,"
     "  UNIQUE (domain, host, port));"

@@ -287,7 +287,7 @@ static void print_smarthost(void *ctx, const struct db_smarthost *sh)
      * mail waits: say so where the administrator looks. */
     const char *attention = "";
     if (sh->username[0] && !sh->auth_plaintext && strcmp(sh->tls, "may") == 0 &&
-        sh->tls_downgrades > 0)
+        sh->tls_failing)
         attention = "  ! TLS failed: credentials withheld, mail deferred";
     console_printf(ctx, "%-4lld %-24s %-28s %-5d %-8lld %-8s %s%s\n", (long long)sh->id,
                    sh->domain, sh->host, (int)sh->port, (long long)sh->priority, sh->tls, auth,

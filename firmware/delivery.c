@@ -182,6 +182,12 @@ static void bounce(const struct outbound_job *job, const int *failed, int nfaile
         snprintf(to, sizeof to, "%s", job->sender); /* the explicit opt-in */
     if (!to[0])
         return; /* no bounce address: the failure is only recorded */
+    /* RFC 3464 Remote-MTA names a host, not "host:port". */
+    char remote_mta[300];
+    snprintf(remote_mta, sizeof remote_mta, "%s", job->smarthost);
+    char *colon = strrchr(remote_mta, ':');
+    if (colon && !strchr(remote_mta, ']') && colon == strchr(remote_mta, ':'))
+        *colon = '\0';
     static struct dsn_info info;
     static char status[DSN_RCPT_MAX][16];
     static char diag[DSN_RCPT_MAX][OUTBOUND_REPLY_MAX + 16];
@@ -205,7 +211,7 @@ static void bounce(const struct outbound_job *job, const int *failed, int nfaile
         else
             snprintf(diag[i], sizeof diag[i], "%s", r->text);
         info.rcpts[i] = (struct dsn_rcpt){job->rcpts[failed[i]], status[i], diag[i],
-                                          r->code ? job->smarthost : ""};
+                                          r->code ? remote_mta : ""};
         info.rcpt_count++;
     }
     static struct spool_msg msg;
@@ -255,6 +261,9 @@ static void record(struct outbound_job *job, int i, const char *state, const cha
 static void on_done(void *ctx, struct outbound_job *job)
 {
     (void)ctx;
+    enum { DELIVERED, FAILED, DEFERRED };
+    static char replies[OUTBOUND_JOB_RCPTS][OUTBOUND_REPLY_MAX + 16];
+    int outcome[OUTBOUND_JOB_RCPTS];
     int64_t now = hal_clock_wall();
     int64_t initial = cfg_setting_int("retry-initial"), max = cfg_setting_int("retry-max");
     int64_t lifetime = cfg_setting_int("queue-lifetime");
@@ -262,42 +271,59 @@ static void on_done(void *ctx, struct outbound_job *job)
     char message_id[256] = "";
     if (db_msg_get(store, job->msg_id, &m) == DB_OK)
         snprintf(message_id, sizeof message_id, "%s", m.message_id);
+
+    /* Decide every outcome first. */
     int failed[OUTBOUND_JOB_RCPTS], nfailed = 0;
-    db_sync_full(store, 1);
-    int rc = db_begin(store);
-    for (int i = 0; i < job->rcpt_count && rc == DB_OK; i++) {
+    for (int i = 0; i < job->rcpt_count; i++) {
         struct outbound_result *r = &job->results[i];
-        char reply[OUTBOUND_REPLY_MAX + 16];
+        char *reply = replies[i];
         if (r->code)
-            snprintf(reply, sizeof reply, "%d %s", r->code, r->text);
+            snprintf(reply, sizeof replies[i], "%d %s", r->code, r->text);
         else
-            snprintf(reply, sizeof reply, "%s", r->text);
-        int32_t attempts = job->attempts[i] + 1;
+            snprintf(reply, sizeof replies[i], "%s", r->text);
         if (r->code >= 200 && r->code < 300) {
-            record(job, i, "delivered", "delivered", attempts, 0, reply, now, message_id);
-            stats.delivered++;
+            outcome[i] = DELIVERED;
         } else if (r->permanent) {
-            record(job, i, "failed", "failed", attempts, 0, reply, now, message_id);
-            failed[nfailed++] = i;
-            stats.failed++;
+            outcome[i] = FAILED;
         } else if (retry_expired(job->received, lifetime, now)) {
             char expired[OUTBOUND_REPLY_MAX];
             snprintf(expired, sizeof expired, "5.4.7 queue lifetime expired; last error: %.180s",
                      reply);
             snprintf(r->text, sizeof r->text, "%s", expired);
+            snprintf(reply, sizeof replies[i], "%s", expired);
             r->permanent = 1;
             r->code = 0;
-            record(job, i, "failed", "failed", attempts, 0, expired, now, message_id);
+            outcome[i] = FAILED;
+        } else {
+            outcome[i] = DEFERRED;
+        }
+        if (outcome[i] == FAILED)
             failed[nfailed++] = i;
+    }
+    /* The report is queued before the failures are recorded: a reset in
+     * between retries the recipients and may report twice, but a failure
+     * is never recorded without its report. */
+    if (nfailed) {
+        keep_headers(job->msg_id);
+        bounce(job, failed, nfailed, message_id);
+    }
+
+    db_sync_full(store, 1);
+    int rc = db_begin(store);
+    for (int i = 0; i < job->rcpt_count && rc == DB_OK; i++) {
+        int32_t attempts = job->attempts[i] + 1;
+        if (outcome[i] == DELIVERED) {
+            record(job, i, "delivered", "delivered", attempts, 0, replies[i], now, message_id);
+            stats.delivered++;
+        } else if (outcome[i] == FAILED) {
+            record(job, i, "failed", "failed", attempts, 0, replies[i], now, message_id);
             stats.failed++;
         } else {
             record(job, i, "deferred", NULL, attempts, now + retry_delay(initial, max, attempts),
-                   reply, now, NULL);
+                   replies[i], now, NULL);
             stats.deferred++;
         }
     }
-    if (nfailed)
-        keep_headers(job->msg_id); /* for bounce(), before the message may go */
     int removed = 0;
     if (rc == DB_OK && db_msg_pending(store, job->msg_id) == 0) {
         rc = db_msg_delete(store, job->msg_id);
@@ -312,7 +338,6 @@ static void on_done(void *ctx, struct outbound_job *job)
                 db_errmsg(store));
         db_rollback(store);
     }
-    bounce(job, failed, nfailed, message_id);
     job->in_use = 0;
     stats.in_flight--;
     dlv_kick();

@@ -328,16 +328,6 @@ static void op_event(void *ctx, enum smtpc_event kind, const char *text)
     event(c, "%s %s", arrows[kind <= SMTPC_EV_ERROR ? kind : SMTPC_EV_STEP], text);
 }
 
-static int count_downgrade(int64_t id)
-{
-    struct db_smarthost sh;
-    struct db *db = cfg_db();
-    if (!db || db_smarthost_get(db, id, &sh) != DB_OK)
-        return -1;
-    sh.tls_downgrades++;
-    db_sync_full(db, 0);
-    return db_smarthost_update(db, &sh, hal_clock_wall());
-}
 
 static void op_done(void *ctx, enum smtpc_error err, const struct smtpc_result *why)
 {
@@ -359,7 +349,10 @@ static void op_done(void *ctx, enum smtpc_error err, const struct smtpc_result *
         /* Policy may: the vendor's behaviour is plaintext when TLS fails.
          * Reconnect at once to the same host without STARTTLS. */
         log_warn("out", "%s: TLS failed; delivering without TLS (downgrade)", host(c)->host);
-        count_downgrade(host(c)->id);
+        if (cfg_db()) {
+            db_sync_full(cfg_db(), 0);
+            db_smarthost_tls_result(cfg_db(), host(c)->id, 1);
+        }
         downgrades++;
         c->no_starttls = 1;
         if (!c->job_sent) {
@@ -413,6 +406,10 @@ static void tls_progress(struct conn *c)
         crypto_tls_info(c->tls, &info);
         if (r == 0) {
             snprintf(c->tls_desc, sizeof c->tls_desc, "%s %s", info.version, info.cipher);
+            if (host(c)->tls_failing && cfg_db()) {
+                db_sync_full(cfg_db(), 0);
+                db_smarthost_tls_result(cfg_db(), host(c)->id, 0); /* TLS works again */
+            }
             event(c, "== TLS %s, cipher %s, certificate %s, verify: %s", info.version,
                   info.cipher, info.peer_subject[0] ? info.peer_subject : "(none)", info.verify);
             smtpc_tls_done(&c->smtpc, 1);

@@ -283,6 +283,13 @@ int db_rcpt_update(struct db *db, int64_t rcpt_id, const char *state, int32_t at
     return db_step_done(st);
 }
 
+int db_rcpt_postpone(struct db *db, int64_t rcpt_id, int64_t when)
+{
+    int64_t n = exec_changes(db, "UPDATE recipient SET next_attempt = ?2 WHERE id = ?1", rcpt_id,
+                             when);
+    return n < 0 ? (int)n : DB_OK;
+}
+
 int64_t db_msg_pending(struct db *db, int64_t msg_id)
 {
     return single_int(db, "SELECT count(*) FROM recipient WHERE message = ?1 "

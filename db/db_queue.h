@@ -89,6 +89,8 @@ int64_t db_next_due(struct db *db);
 int64_t db_rcpt_reset_delivering(struct db *db);
 int db_rcpt_update(struct db *db, int64_t rcpt_id, const char *state, int32_t attempts,
                    int64_t next_attempt, const char *last_reply, int64_t now);
+/* Move a waiting recipient's next attempt to `when` (state unchanged). */
+int db_rcpt_postpone(struct db *db, int64_t rcpt_id, int64_t when);
 /* Recipients of the message not yet delivered or failed. */
 int64_t db_msg_pending(struct db *db, int64_t msg_id);
 /* Recipients of the message being delivered right now. */

@@ -79,7 +79,8 @@ void crypto_wipe(void *buf, size_t len);
  * Protocol: TLS 1.2 only (mbedTLS 2.28 has no TLS 1.3 client); no session
  * resumption, no renegotiation, no client certificate. Certificate dates
  * are checked against the system clock (time()). */
-#define CRYPTO_TLS_MAX 8              /* concurrent outbound TLS sessions */
+#define CRYPTO_TLS_MAX 16             /* concurrent outbound TLS sessions: one per
+                                       * outbound connection (OUTBOUND_CONNECTIONS) */
 #define CRYPTO_TLS_IN_MAX (18 * 1024) /* ciphertext fed but not yet consumed:
                                        * about one full record (16 KiB + MAC,
                                        * padding, header); mbedTLS keeps a

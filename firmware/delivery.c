@@ -18,6 +18,7 @@
 #define JOBS_MAX OUTBOUND_CONNECTIONS
 #define SCAN_LIMIT 200         /* due recipients looked at per scan */
 #define SCAN_INTERVAL_MS 1000  /* look at the queue this often even unkicked */
+#define BUSY_WAIT_S 2          /* a job whose first host is at its limit waits this long */
 
 static struct db *store;
 static char hostname[256];
@@ -235,13 +236,13 @@ static void bounce(const struct outbound_job *job, const int *failed, int nfaile
     log_info("dlv", "DSN for message %lld queued to %s", (long long)job->msg_id, to);
 }
 
-static void record(struct outbound_job *job, int i, const char *state, const char *outcome,
-                   int32_t attempts, int64_t next, const char *reply, int64_t now,
-                   const char *message_id)
+static int record(struct outbound_job *job, int i, const char *state, const char *outcome,
+                  int32_t attempts, int64_t next, const char *reply, int64_t now,
+                  const char *message_id)
 {
-    db_rcpt_update(store, job->rcpt_ids[i], state, attempts, next, reply, now);
-    if (!outcome)
-        return;
+    int rc = db_rcpt_update(store, job->rcpt_ids[i], state, attempts, next, reply, now);
+    if (rc != DB_OK || !outcome)
+        return rc;
     struct db_history h;
     memset(&h, 0, sizeof h);
     h.queue_id = job->msg_id;
@@ -255,7 +256,7 @@ static void record(struct outbound_job *job, int i, const char *state, const cha
     snprintf(h.reply, sizeof h.reply, "%s", reply);
     h.received = job->received;
     h.finished = now;
-    db_history_add(store, &h);
+    return db_history_add(store, &h);
 }
 
 static void on_done(void *ctx, struct outbound_job *job)
@@ -313,14 +314,15 @@ static void on_done(void *ctx, struct outbound_job *job)
     for (int i = 0; i < job->rcpt_count && rc == DB_OK; i++) {
         int32_t attempts = job->attempts[i] + 1;
         if (outcome[i] == DELIVERED) {
-            record(job, i, "delivered", "delivered", attempts, 0, replies[i], now, message_id);
+            rc = record(job, i, "delivered", "delivered", attempts, 0, replies[i], now,
+                        message_id);
             stats.delivered++;
         } else if (outcome[i] == FAILED) {
-            record(job, i, "failed", "failed", attempts, 0, replies[i], now, message_id);
+            rc = record(job, i, "failed", "failed", attempts, 0, replies[i], now, message_id);
             stats.failed++;
         } else {
-            record(job, i, "deferred", NULL, attempts, now + retry_delay(initial, max, attempts),
-                   replies[i], now, NULL);
+            rc = record(job, i, "deferred", NULL, attempts,
+                        now + retry_delay(initial, max, attempts), replies[i], now, NULL);
             stats.deferred++;
         }
     }
@@ -337,6 +339,11 @@ static void on_done(void *ctx, struct outbound_job *job)
         log_err("dlv", "cannot record delivery of message %lld: %s", (long long)job->msg_id,
                 db_errmsg(store));
         db_rollback(store);
+        /* Do not leave them 'delivering' (invisible until a reboot): back
+         * to the queue, so the next attempt, or an operator, sees them. */
+        for (int i = 0; i < job->rcpt_count; i++)
+            db_rcpt_update(store, job->rcpt_ids[i], "deferred", job->attempts[i],
+                           now + retry_delay(initial, max, 1), replies[i], now);
     }
     job->in_use = 0;
     stats.in_flight--;
@@ -351,6 +358,7 @@ struct scan {
     struct outbound_job *jobs[JOBS_MAX];
     char domains[JOBS_MAX][256];
     int count;
+    int per_domain;
     int64_t now;
 };
 
@@ -401,6 +409,11 @@ static void launch(struct outbound_job *job, const char *domain, int64_t now)
     /* Lower priority is tried first; a busy first choice waits rather than
      * sending mail to a host the administrator ranked lower. */
     if (outbound_count(route.hosts[0].id) >= cfg_setting_int("smarthost-connections")) {
+        /* Step aside for a moment, so the next scans reach other domains
+         * instead of finding the same busy rows first. */
+        db_sync_full(store, 0);
+        for (int i = 0; i < job->rcpt_count; i++)
+            db_rcpt_postpone(store, job->rcpt_ids[i], now + BUSY_WAIT_S);
         job->in_use = 0;
         return;
     }
@@ -423,6 +436,13 @@ static void on_due(void *ctx, const struct db_due *d)
         return;
     struct outbound_job *job = sc->count ? sc->jobs[sc->count - 1] : NULL;
     if (!job || job->msg_id != d->msg_id || strcmp(sc->domains[sc->count - 1], d->domain) != 0) {
+        /* At most smarthost-connections new jobs per domain per scan: one
+         * domain whose hosts are busy cannot take every slot from the rest. */
+        int same = 0;
+        for (int k = 0; k < sc->count; k++)
+            same += strcmp(sc->domains[k], d->domain) == 0;
+        if (same >= sc->per_domain)
+            return;
         if (sc->count == JOBS_MAX || !(job = job_for(d)))
             return; /* every job slot busy: the rest waits for the next scan */
         snprintf(sc->domains[sc->count], sizeof sc->domains[0], "%s", d->domain);
@@ -498,6 +518,7 @@ void dlv_poll(void)
     static struct scan sc;
     memset(&sc, 0, sizeof sc);
     sc.now = hal_clock_wall();
+    sc.per_domain = (int)cfg_setting_int("smarthost-connections");
     db_due_list(store, sc.now, SCAN_LIMIT, on_due, &sc);
     for (int i = 0; i < sc.count; i++)
         launch(sc.jobs[i], sc.domains[i], sc.now);

@@ -39,6 +39,7 @@ struct session {
     uint32_t deadline;
     int start_tls;
     int closing;
+    int peer_closed; /* FIN received: finish what was sent, then close */
     int in_process; /* process() is on the stack: no re-entry */
     /* large parts, set up by their own init functions */
     struct smtpd smtpd;
@@ -49,8 +50,11 @@ struct session {
 struct reject {
     int used;
     struct altcp_pcb *pcb;
+    uint32_t deadline;
     struct smtpd_reject r;
 };
+
+#define REJECT_DEADLINE_MS 30000 /* a refused client gets this long to say QUIT */
 
 static struct session sessions[INBOUND_SESSIONS_MAX];
 static struct reject rejects[INBOUND_REJECTS_MAX];
@@ -183,8 +187,11 @@ static int op_msg_begin(void *ctx, const struct smtpd_envelope *env)
                      "\t%s\r\n",
                      env->helo, s->peer_ip, hostname, proto, (long long)s->msg.id,
                      clockfmt_rfc5322(now, date));
-    if (n <= 0 || (size_t)n >= sizeof hdr || spool_write(&s->msg, (const uint8_t *)hdr, (size_t)n))
+    if (n <= 0 || (size_t)n >= sizeof hdr ||
+        spool_write(&s->msg, (const uint8_t *)hdr, (size_t)n)) {
+        spool_abort(&s->msg);
         return -1;
+    }
     s->deadline = data_deadline();
     return 0;
 }
@@ -286,6 +293,12 @@ static void start_tls(struct session *s)
 {
     s->start_tls = 0;
     flush(s);
+    if (s->out_len) {
+        /* The 220 could not be handed to TCP (the client does not read):
+         * it must not end up inside the TLS stream. */
+        session_close(s);
+        return;
+    }
     struct altcp_pcb *tls = altcp_tls_wrap(tls_config, s->pcb);
     if (!tls) {
         log_warn("smtp", "%s: cannot start TLS", s->client);
@@ -333,6 +346,8 @@ static void process(struct session *s)
         start_tls(s);
         return;
     }
+    if (s->peer_closed && !s->pending && !smtpd_waiting(&s->smtpd))
+        s->closing = 1; /* nothing more can come; a half-done message is dropped */
     if (s->closing) {
         session_close(s);
         return;
@@ -348,10 +363,12 @@ static err_t on_recv(void *arg, struct altcp_pcb *pcb, struct pbuf *p, err_t err
         return ERR_OK;
     }
     if (!p || err != ERR_OK) {
-        /* The client closed its side: whatever was half-done is dropped. */
+        /* The client closed its side. What it sent before (a message and a
+         * pipelined QUIT, say) is still answered; then the session ends. */
         if (p)
             pbuf_free(p);
-        session_close(s);
+        s->peer_closed = 1;
+        process(s);
         return ERR_OK;
     }
     if (s->smtpd.state == SMTPD_S_WAIT_TLS || s->closing) {
@@ -394,11 +411,14 @@ static err_t on_poll(void *arg, struct altcp_pcb *pcb)
     struct session *s = arg;
     if (!s)
         return ERR_OK;
-    if ((int32_t)(hal_clock_ms() - s->deadline) > 0 && !smtpd_waiting(&s->smtpd)) {
+    /* Only a commit in progress stops the clock: a TLS handshake that never
+     * comes, or a client that never talks, loses its session. */
+    if ((int32_t)(hal_clock_ms() - s->deadline) > 0 && s->smtpd.state != SMTPD_S_WAIT_COMMIT) {
         stats.timeouts++;
         log_info("smtp", "%s: command deadline passed in state %s", s->client,
                  smtpd_state_name(s->smtpd.state));
-        smtpd_shutdown(&s->smtpd, "4.4.2 Timeout waiting for the client;");
+        if (s->smtpd.state != SMTPD_S_WAIT_TLS) /* no plaintext reply inside TLS */
+            smtpd_shutdown(&s->smtpd, "4.4.2 Timeout waiting for the client;");
         session_close(s);
         return ERR_OK;
     }
@@ -443,6 +463,15 @@ static err_t reject_recv(void *arg, struct altcp_pcb *pcb, struct pbuf *p, err_t
     return ERR_OK;
 }
 
+static err_t reject_poll(void *arg, struct altcp_pcb *pcb)
+{
+    (void)pcb;
+    struct reject *r = arg;
+    if (r && (int32_t)(hal_clock_ms() - r->deadline) > 0)
+        reject_end(r);
+    return ERR_OK;
+}
+
 static void reject_err(void *arg, err_t err)
 {
     (void)err;
@@ -474,6 +503,8 @@ static void deny(struct altcp_pcb *pcb, const char *peer)
         altcp_arg(pcb, r);
         altcp_recv(pcb, reject_recv);
         altcp_err(pcb, reject_err);
+        r->deadline = hal_clock_ms() + REJECT_DEADLINE_MS;
+        altcp_poll(pcb, reject_poll, POLL_INTERVAL);
         smtpd_reject_init(&r->r, greeting, reject_reply, r);
         return;
     }

@@ -62,6 +62,10 @@ struct conn {
     uint8_t chunk[SPOOL_CHUNK];
 };
 
+/* Every connection must be able to get a TLS session, or a busy appliance
+ * would mistake "no session free" for a failed handshake. */
+_Static_assert(CRYPTO_TLS_MAX >= OUTBOUND_CONNECTIONS, "a TLS session per connection");
+
 static struct conn conns[OUTBOUND_CONNECTIONS];
 static uint64_t downgrades;
 static char helo_name[256];
@@ -109,7 +113,8 @@ int outbound_count(int64_t smarthost_id)
 {
     int n = 0;
     for (int i = 0; i < OUTBOUND_CONNECTIONS; i++)
-        if (conns[i].used && conns[i].pcb && host(&conns[i])->id == smarthost_id)
+        if (conns[i].used && (conns[i].pcb || conns[i].dns_pending) &&
+            host(&conns[i])->id == smarthost_id)
             n++;
     return n;
 }
@@ -225,8 +230,10 @@ static void op_starttls(void *ctx)
     flush(c);
     c->tls = crypto_tls_client(host(c)->host, verify, err, sizeof err);
     if (!c->tls) {
-        event(c, "TLS: cannot start: %s", err);
-        smtpc_tls_done(&c->smtpc, 0);
+        /* A local shortage, not the server's fault: no downgrade, no
+         * failing mark; the mail waits for the next attempt. */
+        event(c, "!! TLS: cannot start here: %s", err);
+        smtpc_abort(&c->smtpc, "4.3.0 no TLS session available on the relay now");
         return;
     }
     c->handshaking = 1;
@@ -296,6 +303,7 @@ static void start_job(struct conn *c)
     if (smtpc_send(&c->smtpc, &m) != 0) {
         fail_open_rcpts(c, "4.3.0 message could not be sent (bad envelope)");
         report_job(c);
+        smtpc_quit(&c->smtpc); /* do not sit on the host's connection slot */
         return;
     }
     c->job_sent = 1;
@@ -467,13 +475,14 @@ static err_t on_recv(void *arg, struct altcp_pcb *pcb, struct pbuf *p, err_t err
             c->pending = p;
         feed_tls(c);
     } else {
+        /* Acknowledge first: the engine may end the connection while it
+         * reads, and closing with unacknowledged data would send RST. */
+        altcp_recved(pcb, p->tot_len);
         for (struct pbuf *q = p; q && c->smtpc_live; q = q->next) {
             smtpc_feed(&c->smtpc, q->payload, q->len);
             if (c->tls)
                 break; /* STARTTLS began: the engine dropped the rest */
         }
-        if (c->pcb == pcb)
-            altcp_recved(pcb, p->tot_len);
         pbuf_free(p);
     }
     if (c->used && c->pcb == pcb)
@@ -486,8 +495,11 @@ static err_t on_sent(void *arg, struct altcp_pcb *pcb, u16_t len)
     (void)pcb;
     (void)len;
     struct conn *c = arg;
-    if (c)
+    if (c) {
+        /* The peer is taking our data (a long body): that is progress. */
+        c->deadline = hal_clock_ms() + (uint32_t)cfg_setting_int("smtp-command-timeout") * 1000u;
         pump(c);
+    }
     return ERR_OK;
 }
 

@@ -182,7 +182,7 @@ int spool_flush(void)
         rc = db_begin(store);
     uint64_t added = 0;
     for (struct spool_msg *m = batch; m && rc == DB_OK; m = m->next) {
-        if (store_chunk(m) != 0)
+        if (m->failed || store_chunk(m) != 0) /* never commit a message with a hole */
             rc = DB_EIO;
         else
             rc = db_msg_commit(store, m->id, m->size, m->message_id, m->rcpts, m->rcpt_count, now);

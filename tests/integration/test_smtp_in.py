@@ -238,6 +238,40 @@ class LimitsTest(unittest.TestCase):
                     self.assertEqual(c.noop()[0], 250)
                     time.sleep(0.8)
 
+    def test_half_closed_client_still_gets_its_answers(self):
+        with Sim() as sim:
+            sim.cmd_ok("domain add example.com")
+            sim.cmd_ok("allow add 10.0.2.2")
+            with socket.create_connection(("127.0.0.1", sim.smtp_port), timeout=20) as s:
+                s.sendall(b"EHLO t\r\nMAIL FROM:<h@vendor.test>\r\nRCPT TO:<a@example.com>\r\n"
+                          b"DATA\r\nSubject: half\r\n\r\nbody\r\n.\r\nQUIT\r\n")
+                s.shutdown(socket.SHUT_WR)  # as `printf ... | nc -N` does
+                data = b""
+                while True:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+            self.assertRegex(data, rb"250 2\.0\.0 Ok: queued as \d+\r\n221 ")
+            self.assertEqual(len(queued_ids(sim)), 1)
+
+    def test_starttls_then_silence_is_timed_out(self):
+        with Sim() as sim:
+            sim.cmd_ok("allow add 10.0.2.2")
+            sim.cmd_ok("settings set smtp-command-timeout 2")
+            with socket.create_connection(("127.0.0.1", sim.smtp_port), timeout=20) as s:
+                f = s.makefile("rb")
+                f.readline()
+                s.sendall(b"EHLO t\r\n")
+                while f.readline()[3:4] == b"-":
+                    pass
+                s.sendall(b"STARTTLS\r\n")
+                self.assertTrue(f.readline().startswith(b"220"))
+                t0 = time.monotonic()
+                self.assertEqual(s.recv(100), b"")  # closed by the relay, no ClientHello sent
+                self.assertLess(time.monotonic() - t0, 8)
+            self.assertRegex(sim.cmd_ok("stats"), r"timeouts 1.*\n|timeouts 1")
+
     def test_full_queue_says_452(self):
         with Sim() as sim:
             sim.cmd_ok("domain add example.com")

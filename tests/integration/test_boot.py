@@ -94,6 +94,26 @@ class BootTest(unittest.TestCase):
         self.sim.wait_for(lambda: re.search(r"(?m)^dns\s+10\.0\.2\.3$", self.sim.cmd_ok("net show")),
                           what="DHCP's DNS server back")
 
+    def test_egress_to_other_addresses_is_dropped_and_counted(self):
+        # slirp's DHCP names 10.0.2.3 as DNS server, which the board's egress
+        # filter refuses: resolving a smart host by name must go nowhere.
+        self.sim.dhcp_address()
+        self.sim.cmd_ok("domain add egress.test")
+        self.sim.cmd_ok("smarthost add egress.test mail.egress.test")
+        self.sim.send("smarthost test egress.test a@egress.test\r")
+        self.sim.expect(r"resolving mail\.egress\.test")
+        self.sim.wait_for(lambda: "egress dropped" in self.sim.board_log(), timeout=10,
+                          what="a dropped DNS query")
+        self.sim.send("\x03")
+        self.assertIn("error: test message not delivered", self.sim.wait_prompt())
+        # The query never leaves: already the ARP for 10.0.2.3 is refused.
+        self.assertRegex(self.sim.board_log(),
+                         r"egress dropped #\d+: (arp who-has 10\.0\.2\.3|"
+                         r"ipv4 10\.0\.2\.15 -> 10\.0\.2\.3 udp port 53)")
+        m = re.search(r"egress-dropped (\d+)", self.sim.cmd_ok("net show"))
+        self.assertGreater(int(m.group(1)), 0)
+        self.sim.cmd_ok("domain del egress.test force")
+
     def test_log_keeps_boot_lines_off_the_console(self):
         self.assertNotIn("dhcp started", self.sim.boot_text)
         out = self.sim.cmd_ok("log")

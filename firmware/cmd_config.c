@@ -10,8 +10,6 @@
 #include "crypto.h"
 #include "db.h"
 
-#define PASSWORD_PROMPT "password: "
-#define REPEAT_PROMPT "repeat password: "
 
 /* --- domain --- */
 
@@ -82,7 +80,6 @@ static struct {
     int64_t id;
     struct cfg_smarthost_change change;
     char domain[DB_NAME_MAX + 1], host[DB_NAME_MAX + 1], tls[8], user[DB_USER_MAX + 1];
-    char first[CFG_PASSWORD_MAX + 1];
 } pending;
 
 static void pending_clear(void) { crypto_wipe(&pending, sizeof pending); }
@@ -127,34 +124,12 @@ static int apply(struct console *con, int adding, int64_t id, const struct cfg_s
     return 0;
 }
 
-static void got_repeat(struct console *con, const char *line, void *ctx)
+static void got_password(struct console *con, const char *password, void *ctx)
 {
     (void)ctx;
-    if (!line)
-        console_error(con, "cancelled; nothing changed");
-    else if (strcmp(line, pending.first) != 0)
-        console_error(con, "the passwords do not match; nothing changed");
-    else
-        apply(con, pending.adding, pending.id, &pending.change, line);
+    if (password)
+        apply(con, pending.adding, pending.id, &pending.change, password);
     pending_clear();
-}
-
-static void got_password(struct console *con, const char *line, void *ctx)
-{
-    (void)ctx;
-    char err[CFG_ERR_MAX];
-    if (!line) {
-        console_error(con, "cancelled; nothing changed");
-        pending_clear();
-        return;
-    }
-    if (cfg_check_password(line, err, sizeof err) != 0) {
-        console_error(con, "%s; nothing changed", err);
-        pending_clear();
-        return;
-    }
-    snprintf(pending.first, sizeof pending.first, "%s", line);
-    console_ask_secret(con, REPEAT_PROMPT, got_repeat, NULL);
 }
 
 /* Parse "[host H] [port N] [priority N] [tls P] [user U] [nouser]
@@ -232,7 +207,7 @@ static int start(struct console *con, int adding, int64_t id, const struct cfg_s
     if (!needs_password)
         return apply(con, adding, id, c, NULL);
     pending_keep(adding, id, c);
-    console_ask_secret(con, PASSWORD_PROMPT, got_password, NULL);
+    console_ask_new_password(con, cfg_check_password, got_password, NULL);
     return CONSOLE_PENDING;
 }
 

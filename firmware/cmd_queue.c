@@ -13,8 +13,6 @@
 #include "inbound.h"
 #include "spool.h"
 
-#define PASSWORD_PROMPT "password: "
-#define REPEAT_PROMPT "repeat password: "
 
 static void format_age(int64_t seconds, char *out, size_t cap)
 {
@@ -278,38 +276,19 @@ static int cmd_tls_show(struct console *con, int argc, char **argv)
 
 /* --- inbound-auth --- */
 
-static struct {
-    char user[DB_USER_MAX + 1];
-    char first[CFG_PASSWORD_MAX + 1];
-} pending;
+static char pending_user[DB_USER_MAX + 1];
 
-static void got_repeat(struct console *con, const char *line, void *ctx)
+static void got_password(struct console *con, const char *password, void *ctx)
 {
     (void)ctx;
     char err[CFG_ERR_MAX];
-    if (!line)
-        console_error(con, "cancelled; nothing changed");
-    else if (strcmp(line, pending.first) != 0)
-        console_error(con, "the passwords do not match; nothing changed");
-    else if (cfg_inbound_set(pending.user, line, err, sizeof err) != 0)
+    if (!password)
+        return;
+    if (cfg_inbound_set(pending_user, password, err, sizeof err) != 0)
         console_error(con, "%s", err);
     else
         console_printf(con, "ok: inbound mail needs AUTH as %s (over TLS) from now on\n",
-                       pending.user);
-    crypto_wipe(&pending, sizeof pending);
-}
-
-static void got_password(struct console *con, const char *line, void *ctx)
-{
-    (void)ctx;
-    char err[CFG_ERR_MAX];
-    if (!line || cfg_check_password(line, err, sizeof err) != 0) {
-        console_error(con, "%s; nothing changed", line ? err : "cancelled");
-        crypto_wipe(&pending, sizeof pending);
-        return;
-    }
-    snprintf(pending.first, sizeof pending.first, "%s", line);
-    console_ask_secret(con, REPEAT_PROMPT, got_repeat, NULL);
+                       pending_user);
 }
 
 static int cmd_inbound_set(struct console *con, int argc, char **argv)
@@ -321,9 +300,8 @@ static int cmd_inbound_set(struct console *con, int argc, char **argv)
         return console_error(con, "%s", err);
     if (!cfg_db())
         return console_error(con, "storage is unavailable (see 'log')");
-    crypto_wipe(&pending, sizeof pending);
-    snprintf(pending.user, sizeof pending.user, "%s", argv[0]);
-    console_ask_secret(con, PASSWORD_PROMPT, got_password, NULL);
+    snprintf(pending_user, sizeof pending_user, "%s", argv[0]);
+    console_ask_new_password(con, cfg_check_password, got_password, NULL);
     return CONSOLE_PENDING;
 }
 

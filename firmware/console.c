@@ -222,6 +222,59 @@ void console_ask_line(struct console *con, const char *prompt, console_secret_fn
     con->ask_echo = 1;
 }
 
+static void pw_finish(struct console *con, const char *password)
+{
+    void (*done)(struct console *, const char *, void *) = con->pw_done;
+    void *ctx = con->pw_ctx;
+    con->pw_done = NULL;
+    con->pw_check = NULL;
+    done(con, password, ctx);
+    memset(con->pw_first, 0, sizeof con->pw_first);
+}
+
+static void pw_repeat(struct console *con, const char *line, void *ctx)
+{
+    (void)ctx;
+    if (!line) {
+        console_error(con, "cancelled; nothing changed");
+        pw_finish(con, NULL);
+    } else if (strcmp(line, con->pw_first) != 0) {
+        console_error(con, "the passwords do not match; nothing changed");
+        pw_finish(con, NULL);
+    } else {
+        pw_finish(con, line);
+    }
+}
+
+static void pw_first(struct console *con, const char *line, void *ctx)
+{
+    (void)ctx;
+    char err[160];
+    if (!line) {
+        console_error(con, "cancelled; nothing changed");
+        pw_finish(con, NULL);
+        return;
+    }
+    if (con->pw_check && con->pw_check(line, err, sizeof err) != 0) {
+        console_error(con, "%s; nothing changed", err);
+        pw_finish(con, NULL);
+        return;
+    }
+    snprintf(con->pw_first, sizeof con->pw_first, "%s", line);
+    console_ask_secret(con, "repeat password: ", pw_repeat, NULL);
+}
+
+void console_ask_new_password(struct console *con,
+                              int (*check)(const char *password, char *err, size_t errlen),
+                              void (*done)(struct console *con, const char *password, void *ctx),
+                              void *ctx)
+{
+    con->pw_check = check;
+    con->pw_done = done;
+    con->pw_ctx = ctx;
+    console_ask_secret(con, "password: ", pw_first, NULL);
+}
+
 void console_busy(struct console *con, void (*cancel)(struct console *con, void *ctx), void *ctx)
 {
     con->busy_cancel = cancel;

@@ -61,6 +61,11 @@ struct console {
     uint8_t ask_echo;            /* the asked line is echoed (not a secret) */
     void (*busy_cancel)(struct console *con, void *ctx); /* set while a command runs on */
     void *busy_ctx;
+    /* console_ask_new_password() in progress */
+    int (*pw_check)(const char *password, char *err, size_t errlen);
+    void (*pw_done)(struct console *con, const char *password, void *ctx);
+    void *pw_ctx;
+    char pw_first[CONSOLE_LINE_MAX + 1];
 };
 
 void console_init(struct console *con, const struct console_cmd *const *tables,
@@ -87,6 +92,16 @@ int console_usage(struct console *con);
  * handler's argv points into the line buffer the secret will be typed into:
  * copy what you need first. */
 void console_ask_secret(struct console *con, const char *prompt, console_secret_fn fn, void *ctx);
+
+/* Ask for a new password twice ("password: ", "repeat password: "), without
+ * echo. `check` (may be NULL) vets the first entry and returns 0 or -1 with
+ * a reason; then `done` gets the password, or NULL after an `error:` line
+ * was printed (refused, mismatch, Ctrl-C) — nothing must change then. The
+ * copies are wiped once `done` returns. */
+void console_ask_new_password(struct console *con,
+                              int (*check)(const char *password, char *err, size_t errlen),
+                              void (*done)(struct console *con, const char *password, void *ctx),
+                              void *ctx);
 
 /* Ask for a line that is not secret (echoed), e.g. pasted PEM text. */
 void console_ask_line(struct console *con, const char *prompt, console_secret_fn fn, void *ctx);

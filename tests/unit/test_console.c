@@ -356,6 +356,89 @@ static void test_overlong_secret_refused(void **state)
     assert_non_null(strstr(out, "error: line too long"));
 }
 
+/* --- new password, asked twice --- */
+
+static char pw_got[64];
+static int pw_calls;
+
+static int pw_check(const char *pw, char *err, size_t errlen)
+{
+    if (!*pw) {
+        snprintf(err, errlen, "the password is empty");
+        return -1;
+    }
+    return 0;
+}
+
+static void pw_done(struct console *c, const char *pw, void *ctx)
+{
+    (void)c;
+    (void)ctx;
+    pw_calls++;
+    snprintf(pw_got, sizeof pw_got, "%s", pw ? pw : "(none)");
+}
+
+static int pw_cmd(struct console *c, int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    console_ask_new_password(c, pw_check, pw_done, NULL);
+    return CONSOLE_PENDING;
+}
+
+static const struct console_cmd pw_table[] = {
+    {"pw", NULL, "", "asks for a new password", pw_cmd},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+static const struct console_cmd *const pw_tables[] = {pw_table, NULL};
+
+static int setup_pw(void **state)
+{
+    setup(state);
+    pw_calls = 0;
+    pw_got[0] = '\0';
+    console_init(&con, pw_tables, "relay> ", capture, NULL);
+    return 0;
+}
+
+static void test_new_password_matches(void **state)
+{
+    (void)state;
+    feed("pw\rsecret1\rsecret1\r");
+    assert_int_equal(pw_calls, 1);
+    assert_string_equal(pw_got, "secret1");
+    assert_string_equal(out, "pw\r\npassword: \r\nrepeat password: \r\nrelay> ");
+    assert_null(memchr(con.pw_first, 's', sizeof con.pw_first)); /* wiped */
+}
+
+static void test_new_password_mismatch(void **state)
+{
+    (void)state;
+    feed("pw\rone\rtwo\r");
+    assert_int_equal(pw_calls, 1);
+    assert_string_equal(pw_got, "(none)");
+    assert_non_null(strstr(out, "error: the passwords do not match; nothing changed\r\nrelay> "));
+}
+
+static void test_new_password_refused_by_check(void **state)
+{
+    (void)state;
+    feed("pw\r\r");
+    assert_int_equal(pw_calls, 1);
+    assert_string_equal(pw_got, "(none)");
+    assert_non_null(strstr(out, "error: the password is empty; nothing changed\r\nrelay> "));
+    assert_null(strstr(out, "repeat password"));
+}
+
+static void test_new_password_cancelled(void **state)
+{
+    (void)state;
+    feed("pw\rfirst\rhal\x03");
+    assert_int_equal(pw_calls, 1);
+    assert_string_equal(pw_got, "(none)");
+    assert_non_null(strstr(out, "error: cancelled; nothing changed\r\nrelay> "));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -381,6 +464,10 @@ int main(void)
         cmocka_unit_test_setup(test_secret_asked_twice, setup_ask),
         cmocka_unit_test_setup(test_secret_cancelled_by_ctrl_c, setup_ask),
         cmocka_unit_test_setup(test_overlong_secret_refused, setup_ask),
+        cmocka_unit_test_setup(test_new_password_matches, setup_pw),
+        cmocka_unit_test_setup(test_new_password_mismatch, setup_pw),
+        cmocka_unit_test_setup(test_new_password_refused_by_check, setup_pw),
+        cmocka_unit_test_setup(test_new_password_cancelled, setup_pw),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

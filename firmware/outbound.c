@@ -332,6 +332,10 @@ static void op_ready(void *ctx)
 static void op_event(void *ctx, enum smtpc_event kind, const char *text)
 {
     struct conn *c = ctx;
+    /* Deadlines run per command, not per read: a server dripping a byte at
+     * a time cannot hold the connection (and its job) forever. */
+    if (kind == SMTPC_EV_SENT)
+        c->deadline = hal_clock_ms() + (uint32_t)cfg_setting_int("smtp-command-timeout") * 1000u;
     static const char *const arrows[] = {"->", "<-", "==", "!!"};
     event(c, "%s %s", arrows[kind <= SMTPC_EV_ERROR ? kind : SMTPC_EV_STEP], text);
 }
@@ -467,7 +471,6 @@ static err_t on_recv(void *arg, struct altcp_pcb *pcb, struct pbuf *p, err_t err
             smtpc_closed(&c->smtpc);
         return ERR_OK;
     }
-    c->deadline = hal_clock_ms() + (uint32_t)cfg_setting_int("smtp-command-timeout") * 1000u;
     if (c->tls) {
         if (c->pending)
             pbuf_cat(c->pending, p);

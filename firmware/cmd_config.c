@@ -397,14 +397,12 @@ static void print_audit(void *ctx, int64_t at, const char *actor, const char *ac
 
 static int cmd_audit(struct console *con, int argc, char **argv)
 {
-    int64_t n = 20;
-    if (argc > 1)
-        return console_usage(con);
-    if (argc == 1 && ((n = console_parse_id(argv[0])) <= 0 || n > 1000))
-        return console_error(con, "N must be 1..1000");
+    int n;
+    if (console_count_arg(con, argc, argv, 20, 1000, &n) != 0)
+        return -1;
     if (!cfg_db())
         return console_error(con, "storage is unavailable (see 'log')");
-    if (db_audit_list(cfg_db(), (int)n, print_audit, con) != DB_OK)
+    if (db_audit_list(cfg_db(), n, print_audit, con) != DB_OK)
         return console_error(con, "storage error: %s", db_errmsg(cfg_db()));
     return 0;
 }

@@ -1,5 +1,4 @@
 /* cmd_sys.c — help, version, log, reboot. */
-#include <stdlib.h>
 
 #include "commands.h"
 #include "fw.h"
@@ -32,16 +31,10 @@ static int cmd_version(struct console *con, int argc, char **argv)
 /* `log [N]`: the last N entries of the RAM log (default 20). */
 static int cmd_log(struct console *con, int argc, char **argv)
 {
-    size_t want = 20;
-    if (argc > 1)
-        return console_usage(con);
-    if (argc == 1) {
-        char *end;
-        long n = strtol(argv[0], &end, 10);
-        if (*end || n <= 0 || n > LOG_RING_ENTRIES)
-            return console_error(con, "N must be 1..%d", LOG_RING_ENTRIES);
-        want = (size_t)n;
-    }
+    int n;
+    if (console_count_arg(con, argc, argv, 20, LOG_RING_ENTRIES, &n) != 0)
+        return -1;
+    size_t want = (size_t)n;
     size_t count = log_count();
     size_t first = count > want ? count - want : 0;
     for (size_t i = first; i < count; i++) {

@@ -185,6 +185,17 @@ int64_t console_parse_id(const char *text)
     return v;
 }
 
+int console_count_arg(struct console *con, int argc, char **argv, int def, int max, int *n)
+{
+    if (argc > 1)
+        return console_usage(con);
+    int64_t v = argc == 1 ? console_parse_id(argv[0]) : def;
+    if (v <= 0 || v > max)
+        return console_error(con, "N must be 1..%d", max);
+    *n = (int)v;
+    return 0;
+}
+
 int console_help(struct console *con, const char *topic)
 {
     int shown = 0;

@@ -117,6 +117,11 @@ int console_is_busy(const struct console *con);
  * text is anything else (signs, spaces, hex, more than 15 digits). */
 int64_t console_parse_id(const char *text);
 
+/* The optional "[N]" of commands like `log`, `audit`, `queue history`:
+ * sets *n to `def` without an argument, or to 1..max; returns 0, or -1
+ * after printing the usage or range error. */
+int console_count_arg(struct console *con, int argc, char **argv, int def, int max, int *n);
+
 /* List all commands, or only those named `topic` (NULL for all). Returns -1
  * with an error line when `topic` names no command. */
 int console_help(struct console *con, const char *topic);

@@ -214,18 +214,42 @@ const char *db_errmsg(const struct db *db)
     return sqlite3_errmsg(db->h);
 }
 
-int db_sync_full(struct db *db, int full)
+/* Back to the default after a staging transaction ended either way. */
+static void end_staging(struct db *db)
 {
-    return exec(db, full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+    if (db->staging) {
+        db->staging = 0;
+        exec(db, "PRAGMA synchronous=FULL");
+    }
 }
 
-int db_begin(struct db *db)
+static int begin(struct db *db, int staging)
 {
     db->failed[0] = '\0';
-    return exec(db, "BEGIN IMMEDIATE");
+    if (staging) {
+        int rc = exec(db, "PRAGMA synchronous=NORMAL");
+        if (rc != DB_OK)
+            return rc;
+        db->staging = 1;
+    }
+    int rc = exec(db, "BEGIN IMMEDIATE");
+    if (rc != DB_OK)
+        end_staging(db);
+    return rc;
 }
 
-int db_commit(struct db *db) { return exec(db, "COMMIT"); }
+int db_begin(struct db *db) { return begin(db, 0); }
+int db_begin_staging(struct db *db) { return begin(db, 1); }
+
+int db_commit(struct db *db)
+{
+    int rc = exec(db, "COMMIT");
+    /* A failed COMMIT leaves the transaction open: the caller rolls back,
+     * and that ends the staging mode. */
+    if (rc == DB_OK)
+        end_staging(db);
+    return rc;
+}
 
 void db_rollback(struct db *db)
 {
@@ -234,4 +258,15 @@ void db_rollback(struct db *db)
             snprintf(db->failed, sizeof db->failed, "%s", sqlite3_errmsg(db->h));
         sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
     }
+    end_staging(db);
+}
+
+int db_durable(struct db *db)
+{
+    sqlite3_stmt *st;
+    if (db_prepare(db, "PRAGMA synchronous", &st) != DB_OK)
+        return 0;
+    int full = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) >= 2;
+    sqlite3_finalize(st);
+    return full;
 }

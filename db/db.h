@@ -60,16 +60,23 @@ uint32_t db_version(const struct db *db);
 /* The message of the last SQLite failure on this connection. */
 const char *db_errmsg(const struct db *db);
 
-/* Durability of the next commits: full (fsync at every commit, for what
- * must survive a power cut the moment it is acknowledged) or not (staging
- * data that only matters once a later full commit covers it). In WAL mode a
- * full commit makes every earlier commit durable too. */
-int db_sync_full(struct db *db, int full);
-
 /* Transactions: everything a command changes commits together or not at
- * all. BEGIN IMMEDIATE takes the write lock up front. */
+ * all. BEGIN IMMEDIATE takes the write lock up front.
+ *
+ * Durability is chosen per transaction, never left behind as a connection
+ * setting: db_begin() commits with an fsync (synchronous=FULL), for what
+ * must survive a power cut the moment it is acknowledged (configuration,
+ * the 250 to DATA, delivery outcomes). db_begin_staging() commits without
+ * one (synchronous=NORMAL), for data that only matters once a later durable
+ * commit covers it (message chunks, 'delivering' marks); in WAL mode a
+ * durable commit makes every earlier commit durable too. db_commit() and
+ * db_rollback() put the connection back to FULL, so statements outside a
+ * transaction, and the next db_begin(), are always durable. */
 int db_begin(struct db *db);
+int db_begin_staging(struct db *db);
 int db_commit(struct db *db);
 void db_rollback(struct db *db);
+/* 1 when the next commit will fsync (synchronous=FULL). */
+int db_durable(struct db *db);
 
 #endif

@@ -11,6 +11,7 @@ struct db {
     uint32_t version;
     char health[160]; /* empty when quick_check said ok */
     char failed[160]; /* why the last transaction was rolled back (db_errmsg) */
+    int staging;      /* inside a db_begin_staging() transaction */
 };
 
 /* Prepare `sql`; DB_OK or DB_EIO. */

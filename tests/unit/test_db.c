@@ -19,6 +19,7 @@
 #include "db.h"
 #include "db_config.h"
 #include "db_internal.h"
+#include "tmpdir.h"
 
 /* --- fixture: a fresh temporary directory per test --- */
 
@@ -33,8 +34,7 @@ static int fx_setup(void **state)
     struct fx *f = calloc(1, sizeof *f);
     if (!f)
         return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/shr-test-db.XXXXXX");
-    if (!mkdtemp(f->dir)) {
+    if (tmpdir_make(f->dir, sizeof f->dir, "shr-test-db") != 0) {
         free(f);
         return -1;
     }
@@ -47,19 +47,7 @@ static int fx_teardown(void **state)
 {
     struct fx *f = *state;
     db_close(f->db);
-    DIR *d = opendir(f->dir);
-    if (d) {
-        struct dirent *e;
-        char p[512];
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            snprintf(p, sizeof p, "%s/%s", f->dir, e->d_name);
-            unlink(p);
-        }
-        closedir(d);
-    }
-    rmdir(f->dir);
+    tmpdir_remove(f->dir);
     free(f);
     return 0;
 }
@@ -1029,6 +1017,154 @@ static void test_errmsg_survives_rollback(void **state)
     assert_null(strstr(db_errmsg(f->db), "UNIQUE"));
 }
 
+/* --- durability per transaction, observed as fsyncs ---
+ * A VFS shim over the default one counts xSync calls, which is what
+ * "durable" means to SQLite: a commit that syncs nothing can be lost to a
+ * power cut after it was acknowledged. */
+
+struct cfile {
+    sqlite3_file base;
+    sqlite3_file *real; /* the default VFS's file, right after this struct */
+};
+
+static sqlite3_vfs *real_vfs;
+static int syncs;
+
+#define REAL(f) (((struct cfile *)(f))->real)
+static int c_close(sqlite3_file *f) { return REAL(f)->pMethods->xClose(REAL(f)); }
+static int c_read(sqlite3_file *f, void *b, int n, sqlite3_int64 o)
+{
+    return REAL(f)->pMethods->xRead(REAL(f), b, n, o);
+}
+static int c_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o)
+{
+    return REAL(f)->pMethods->xWrite(REAL(f), b, n, o);
+}
+static int c_truncate(sqlite3_file *f, sqlite3_int64 n)
+{
+    return REAL(f)->pMethods->xTruncate(REAL(f), n);
+}
+static int c_sync(sqlite3_file *f, int flags)
+{
+    syncs++;
+    return REAL(f)->pMethods->xSync(REAL(f), flags);
+}
+static int c_size(sqlite3_file *f, sqlite3_int64 *n) { return REAL(f)->pMethods->xFileSize(REAL(f), n); }
+static int c_lock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xLock(REAL(f), l); }
+static int c_unlock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xUnlock(REAL(f), l); }
+static int c_check(sqlite3_file *f, int *r)
+{
+    return REAL(f)->pMethods->xCheckReservedLock(REAL(f), r);
+}
+static int c_fcntl(sqlite3_file *f, int op, void *a)
+{
+    return REAL(f)->pMethods->xFileControl(REAL(f), op, a);
+}
+static int c_sector(sqlite3_file *f) { return REAL(f)->pMethods->xSectorSize(REAL(f)); }
+static int c_devchar(sqlite3_file *f) { return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f)); }
+static int c_shmmap(sqlite3_file *f, int pg, int sz, int ext, void volatile **pp)
+{
+    return REAL(f)->pMethods->xShmMap(REAL(f), pg, sz, ext, pp);
+}
+static int c_shmlock(sqlite3_file *f, int off, int n, int flags)
+{
+    return REAL(f)->pMethods->xShmLock(REAL(f), off, n, flags);
+}
+static void c_shmbarrier(sqlite3_file *f) { REAL(f)->pMethods->xShmBarrier(REAL(f)); }
+static int c_shmunmap(sqlite3_file *f, int del) { return REAL(f)->pMethods->xShmUnmap(REAL(f), del); }
+
+static const sqlite3_io_methods c_methods = {
+    2, c_close, c_read, c_write, c_truncate, c_sync, c_size, c_lock, c_unlock, c_check,
+    c_fcntl, c_sector, c_devchar, c_shmmap, c_shmlock, c_shmbarrier, c_shmunmap, NULL, NULL,
+};
+
+static int c_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out)
+{
+    (void)vfs;
+    struct cfile *cf = (struct cfile *)f;
+    cf->real = (sqlite3_file *)(cf + 1);
+    int rc = real_vfs->xOpen(real_vfs, name, cf->real, flags, out);
+    cf->base.pMethods = rc == SQLITE_OK && cf->real->pMethods ? &c_methods : NULL;
+    return rc;
+}
+static int c_delete(sqlite3_vfs *v, const char *n, int d) { (void)v; return real_vfs->xDelete(real_vfs, n, d); }
+static int c_access(sqlite3_vfs *v, const char *n, int fl, int *r)
+{
+    (void)v;
+    return real_vfs->xAccess(real_vfs, n, fl, r);
+}
+static int c_fullpath(sqlite3_vfs *v, const char *n, int sz, char *out)
+{
+    (void)v;
+    return real_vfs->xFullPathname(real_vfs, n, sz, out);
+}
+static int c_random(sqlite3_vfs *v, int n, char *out) { (void)v; return real_vfs->xRandomness(real_vfs, n, out); }
+static int c_sleep(sqlite3_vfs *v, int us) { (void)v; return real_vfs->xSleep(real_vfs, us); }
+static int c_time(sqlite3_vfs *v, double *t) { (void)v; return real_vfs->xCurrentTime(real_vfs, t); }
+static int c_lasterr(sqlite3_vfs *v, int n, char *b) { (void)v; return real_vfs->xGetLastError(real_vfs, n, b); }
+
+static sqlite3_vfs count_vfs = {
+    1, 0, 1024, NULL, "shr-count-syncs", NULL, c_open, c_delete, c_access, c_fullpath,
+    NULL, NULL, NULL, NULL, c_random, c_sleep, c_time, c_lasterr, NULL, NULL, NULL, NULL,
+};
+
+/* A commit's fsyncs. */
+static int commit_syncs(struct db *db)
+{
+    int before = syncs;
+    assert_int_equal(db_commit(db), DB_OK);
+    return syncs - before;
+}
+
+/* Issue 8: the queue switched the connection to synchronous=NORMAL and
+ * left it there, so a configuration change made while a delivery or DATA
+ * was in flight was acknowledged without an fsync. Durability is now per
+ * transaction: staging commits do not sync, and nothing they do leaks
+ * into the next commit. */
+static void test_durability_per_transaction(void **state)
+{
+    struct fx *f = *state;
+    real_vfs = sqlite3_vfs_find(NULL);
+    count_vfs.szOsFile = (int)sizeof(struct cfile) + real_vfs->szOsFile;
+    count_vfs.mxPathname = real_vfs->mxPathname;
+    assert_int_equal(sqlite3_vfs_register(&count_vfs, 1), SQLITE_OK);
+    f->db = open_ok(f);
+    assert_true(db_durable(f->db));
+
+    /* staging: no fsync */
+    assert_int_equal(db_begin_staging(f->db), DB_OK);
+    assert_false(db_durable(f->db));
+    assert_int_equal(db_domain_add(f->db, "staged.example", 1), DB_OK);
+    assert_int_equal(commit_syncs(f->db), 0);
+    /* the configuration change right after it: synced */
+    assert_true(db_durable(f->db));
+    assert_int_equal(db_begin(f->db), DB_OK);
+    assert_int_equal(db_domain_add(f->db, "example.com", 1), DB_OK);
+    assert_int_equal(db_audit_add(f->db, 1, "console", "domain add example.com"), DB_OK);
+    assert_true(commit_syncs(f->db) >= 1);
+
+    /* a staging transaction that fails and rolls back leaves FULL too */
+    assert_int_equal(db_begin_staging(f->db), DB_OK);
+    assert_int_equal(db_domain_add(f->db, "example.com", 1), DB_EEXISTS);
+    db_rollback(f->db);
+    assert_true(db_durable(f->db));
+    assert_int_equal(db_begin(f->db), DB_OK);
+    assert_int_equal(db_domain_add(f->db, "example.org", 1), DB_OK);
+    assert_true(commit_syncs(f->db) >= 1);
+
+    /* a statement outside any transaction after staging is durable */
+    assert_int_equal(db_begin_staging(f->db), DB_OK);
+    assert_int_equal(commit_syncs(f->db), 0);
+    int before = syncs;
+    assert_int_equal(db_domain_add(f->db, "example.net", 1), DB_OK);
+    assert_true(syncs - before >= 1);
+
+    db_close(f->db);
+    f->db = NULL;
+    sqlite3_vfs_unregister(&count_vfs);
+    sqlite3_vfs_register(real_vfs, 1);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
 int main(void)
@@ -1056,6 +1192,7 @@ int main(void)
         T(test_commit_is_durable),
         T(test_rollback_discards),
         T(test_errmsg_survives_rollback),
+        T(test_durability_per_transaction),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

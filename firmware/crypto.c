@@ -131,12 +131,14 @@ static void x509_time(int64_t t, char out[16])
              utc + 17);
 }
 
-/* mbedTLS writes DER at the END of the buffer; move it to the start. */
+/* mbedTLS writes DER at the END of the buffer; move it to the start and
+ * wipe the rest, which otherwise keeps a second copy of a private key. */
 static int der_to_front(uint8_t *buf, size_t cap, int n, size_t *len)
 {
     if (n <= 0 || (size_t)n > cap)
         return -1;
     memmove(buf, buf + cap - (size_t)n, (size_t)n);
+    crypto_wipe(buf + n, cap - (size_t)n);
     *len = (size_t)n;
     return 0;
 }
@@ -187,6 +189,8 @@ int crypto_tls_identity_create(const char *common_name, int64_t now, uint8_t *ke
         goto out;
     rc = 0;
 out:
+    if (rc != 0) /* no half-made identity, and no key left behind */
+        crypto_wipe(key_der, CRYPTO_KEY_DER_MAX);
     mbedtls_mpi_free(&serial);
     mbedtls_x509write_crt_free(&crt);
     mbedtls_pk_free(&key);
@@ -231,6 +235,16 @@ int crypto_pbkdf2(const char *password, const uint8_t *salt, size_t salt_len,
         rc = mbedtls_pkcs5_pbkdf2_hmac(&md, (const unsigned char *)password, strlen(password),
                                        salt, salt_len, iterations, CRYPTO_HASH_LEN, out);
     mbedtls_md_free(&md);
+    return rc == 0 ? 0 : -1;
+}
+
+/* --- keyed hashes --- */
+
+int crypto_hmac_sha256(const void *key, size_t key_len, const void *data, size_t len,
+                       uint8_t out[CRYPTO_HMAC_LEN])
+{
+    int rc = mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), key, key_len, data,
+                             len, out);
     return rc == 0 ? 0 : -1;
 }
 

@@ -56,6 +56,13 @@ int crypto_pbkdf2(const char *password, const uint8_t *salt, size_t salt_len,
 /* Constant-time comparison; 1 when equal. */
 int crypto_equal(const void *a, const void *b, size_t len);
 
+/* --- keyed hashes --- */
+#define CRYPTO_HMAC_LEN 32
+/* HMAC-SHA-256 of `data` under `key` into `out`; 0 or -1. Needs no
+ * crypto_init(): it uses neither the DRBG nor the device secret. */
+int crypto_hmac_sha256(const void *key, size_t key_len, const void *data, size_t len,
+                       uint8_t out[CRYPTO_HMAC_LEN]);
+
 /* Fill `buf` from the DRBG; 0 or -1. */
 int crypto_random(void *buf, size_t len);
 /* Overwrite memory holding a secret, in a way the compiler cannot drop. */

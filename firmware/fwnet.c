@@ -21,6 +21,7 @@
 #include "lwip/sys.h"
 #include "lwip/timeouts.h"
 #include "netif/ethernet.h"
+#include "tcpisn.h"
 
 static struct netif eth_netif;
 static enum fwnet_mode mode;
@@ -118,6 +119,9 @@ static void link_poll(void)
 
 int fwnet_init(const char *hostname)
 {
+    /* The ISN key must exist before lwIP can open or accept a connection;
+     * without entropy tcpisn falls back to a random ISN per connection. */
+    tcpisn_init();
     lwip_init();
     if (!netif_add(&eth_netif, IP4_ADDR_ANY4, IP4_ADDR_ANY4, IP4_ADDR_ANY4, NULL,
                    eth_netif_init, ethernet_input))

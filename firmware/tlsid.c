@@ -44,6 +44,7 @@ int tlsid_load(const char *hostname, struct tlsid *id, char *err, size_t errlen)
     }
     int n = crypto_seal(KEY_CONTEXT, id->key, id->key_len, sealed, sizeof sealed);
     if (n < 0 || db_begin(db) != DB_OK) {
+        tlsid_forget_key(id); /* the caller gets no identity, so no key either */
         snprintf(err, errlen, "cannot store the TLS identity");
         return -1;
     }
@@ -52,9 +53,16 @@ int tlsid_load(const char *hostname, struct tlsid *id, char *err, size_t errlen)
         rc = db_commit(db);
     if (rc != DB_OK) {
         db_rollback(db);
+        tlsid_forget_key(id);
         snprintf(err, errlen, "cannot store the TLS identity: %s", db_errmsg(db));
         return -1;
     }
     log_info("tls", "created a TLS key and self-signed certificate for CN=%s", hostname);
     return 0;
+}
+
+void tlsid_forget_key(struct tlsid *id)
+{
+    crypto_wipe(id->key, sizeof id->key);
+    id->key_len = 0;
 }

@@ -18,4 +18,9 @@ struct tlsid {
  * Returns 0, or -1 with a reason in err (STARTTLS is then not offered). */
 int tlsid_load(const char *hostname, struct tlsid *id, char *err, size_t errlen);
 
+/* Wipe the private key (DER) once the TLS layer has parsed it into its own
+ * context: a plaintext key left in RAM is one memory disclosure away from
+ * the network. The certificate stays (`tls show` prints it). */
+void tlsid_forget_key(struct tlsid *id);
+
 #endif

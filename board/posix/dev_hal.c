@@ -106,17 +106,22 @@ int hal_flash_program(enum hal_flash_part p, uint32_t off, const void *buf, size
 
 /* --- clock --- */
 
-/* Counted from the first call (at reset), like a hardware tick counter. */
-uint32_t hal_clock_ms(void)
+/* Microseconds since the first call (at reset), like a hardware tick
+ * counter; both clocks below count from that one base. */
+static uint64_t since_reset_us(void)
 {
-    static uint64_t base_ms;
+    static uint64_t base_us;
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    uint64_t now = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-    if (!base_ms)
-        base_ms = now;
-    return (uint32_t)(now - base_ms);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    if (!base_us)
+        base_us = now;
+    return now - base_us;
 }
+
+uint32_t hal_clock_ms(void) { return (uint32_t)(since_reset_us() / 1000u); }
+
+uint64_t hal_clock_us(void) { return since_reset_us(); }
 
 int64_t hal_clock_wall(void) { return (int64_t)time(NULL); }
 

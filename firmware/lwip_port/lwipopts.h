@@ -64,6 +64,18 @@
 #define LWIP_WND_SCALE 1
 #define TCP_RCV_SCALE 2
 
+/* Initial sequence numbers per RFC 6528 (keyed hash of the 4-tuple plus a
+ * 4 µs clock, firmware/tcpisn.c): lwIP's default is a counter, and a
+ * predictable ISN lets a blind attacker spoof an allowlisted source. */
+#define LWIP_HOOK_FILENAME "lwip_hooks.h"
+#define LWIP_HOOK_TCP_ISN(local_ip, local_port, remote_ip, remote_port) \
+    tcpisn_lwip_hook((local_ip), (local_port), (remote_ip), (remote_port))
+/* Outbound source ports must not repeat after every reset. lwIP 2.1.3 no
+ * longer reads this option: its tcp_init()/udp_init() start the local port
+ * at LWIP_RAND() (arch/cc.h, the HAL rng) whenever LWIP_RAND is defined.
+ * Kept so the intent is stated and older lwIPs (2.0.x) do the same. */
+#define LWIP_RANDOMIZE_INITIAL_LOCAL_PORTS 1
+
 /* --- altcp: plain TCP and TLS behind one API (mbedTLS 2.28) --- */
 #define LWIP_ALTCP 1
 #define LWIP_ALTCP_TLS 1

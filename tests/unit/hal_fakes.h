@@ -7,6 +7,7 @@
 #include "hal_secret.h"
 
 extern uint32_t hal_fake_now_ms; /* what hal_clock_ms() returns */
+extern uint64_t hal_fake_now_us; /* what hal_clock_us() returns */
 
 /* What hal_secret_get() returns; tests may overwrite it before crypto_init(). */
 extern uint8_t hal_fake_secret[HAL_SECRET_LEN];

@@ -274,10 +274,13 @@ int db_allow_list(struct db *db, db_allow_fn fn, void *ctx)
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         uint8_t addr[16] = {0};
         int n = sqlite3_column_bytes(st, 2);
-        if (n > 0 && n <= 16)
+        int family = sqlite3_column_int(st, 1);
+        int prefix = sqlite3_column_int(st, 3);
+        if (n == (family == 4 ? 4 : 16))
             memcpy(addr, sqlite3_column_blob(st, 2), (size_t)n);
-        fn(ctx, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int(st, 1), addr,
-           sqlite3_column_int(st, 3));
+        else
+            prefix = -1; /* an address of the wrong size: a damaged row */
+        fn(ctx, (const char *)sqlite3_column_text(st, 0), family, addr, prefix);
     }
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? DB_OK : db_rc_from(rc);

@@ -63,6 +63,8 @@ int db_smarthost_list(struct db *db, const char *domain, db_smarthost_fn fn, voi
 int db_allow_add(struct db *db, const char *cidr, int family, const uint8_t addr[16],
                  int prefix, int64_t now);
 int db_allow_del(struct db *db, const char *cidr);
+/* `prefix` is -1 for a row whose address has the wrong size for its family
+ * (damaged): callers must match nothing with it. */
 typedef void (*db_allow_fn)(void *ctx, const char *cidr, int family, const uint8_t addr[16],
                             int prefix);
 int db_allow_list(struct db *db, db_allow_fn fn, void *ctx);

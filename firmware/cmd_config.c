@@ -60,15 +60,18 @@ static int cmd_domain_list(struct console *con, int argc, char **argv)
 
 static int cmd_domain_del(struct console *con, int argc, char **argv)
 {
-    char err[CFG_ERR_MAX], note[CFG_ERR_MAX];
+    char err[CFG_ERR_MAX], note[CFG_ERR_MAX], warn[CFG_WARN_MAX];
     int force = argc == 2 && strcmp(argv[1], "force") == 0;
     if (argc != 1 && !force)
         return console_usage(con);
-    if (cfg_domain_del(argv[0], force, note, sizeof note, err, sizeof err) != 0)
+    if (cfg_domain_del(argv[0], force, note, sizeof note, warn, sizeof warn, err,
+                       sizeof err) != 0)
         return console_error(con, "%s", err);
     char dom[DB_NAME_MAX + 1];
     cfg_check_domain(argv[0], dom, err, sizeof err);
     console_printf(con, "ok: domain %s deleted%s\n", dom, note);
+    if (warn[0])
+        console_printf(con, "warning: %s\n", warn);
     return 0;
 }
 
@@ -244,10 +247,12 @@ static int cmd_smarthost_del(struct console *con, int argc, char **argv)
     int64_t id = console_parse_id(argv[0]);
     if (!id)
         return console_error(con, "'%s' is not a smart host id (see 'smarthost list')", argv[0]);
-    char err[CFG_ERR_MAX];
-    if (cfg_smarthost_del(id, err, sizeof err) != 0)
+    char err[CFG_ERR_MAX], warn[CFG_WARN_MAX];
+    if (cfg_smarthost_del(id, warn, sizeof warn, err, sizeof err) != 0)
         return console_error(con, "%s", err);
     console_printf(con, "ok: smart host %lld deleted\n", (long long)id);
+    if (warn[0])
+        console_printf(con, "warning: %s\n", warn);
     return 0;
 }
 
@@ -264,6 +269,15 @@ static void print_smarthost(void *ctx, const struct db_smarthost *sh)
     if (sh->username[0] && !sh->auth_plaintext && strcmp(sh->tls, "may") == 0 &&
         sh->tls_failing)
         attention = "  ! TLS failed: credentials withheld, mail deferred";
+    /* A password that no longer opens (damaged, or the database came from
+     * another unit) can never be sent: it must be typed again. This says
+     * more than the TLS mark, so it replaces it. */
+    char needs[DB_USER_MAX + 64];
+    if (cfg_smarthost_needs_credentials(sh)) {
+        snprintf(needs, sizeof needs, "  ! needs credentials (smarthost set %lld user %s)",
+                 (long long)sh->id, sh->username);
+        attention = needs;
+    }
     console_printf(ctx, "%-4lld %-24s %-28s %-5d %-8lld %-8s %s%s\n", (long long)sh->id,
                    sh->domain, sh->host, (int)sh->port, (long long)sh->priority, sh->tls, auth,
                    attention);
@@ -420,7 +434,7 @@ const struct console_cmd cmd_config_table[] = {
      cmd_smarthost_list},
     {"smarthost", "set",
      "<id> [host H] [port N] [priority N] [tls ...] [user NAME | nouser] [auth-plaintext on|off]",
-     "change a smart host (credentials asked again when they could go elsewhere)",
+     "change a smart host (credentials asked again when they could go elsewhere or in clear)",
      cmd_smarthost_set},
     {"smarthost", "del", "<id>", "delete a smart host", cmd_smarthost_del},
     {"allow", "add", "<cidr>", "accept mail from a source network", cmd_allow_add},

@@ -15,6 +15,11 @@
 
 #define ACTOR "console" /* who makes changes, until console login exists */
 
+/* lwIP is built IPv4 only (lwipopts.h): an IPv6 allowlist entry could never
+ * match a source and an IPv6 smart host could never be reached, so
+ * configuration refuses both rather than store what cannot work. */
+#define IPV6_REFUSED "IPv6 is not supported on this firmware yet"
+
 static struct db *store;
 
 void cfg_init(struct db *db) { store = db; }
@@ -135,7 +140,7 @@ int cfg_check_host(const char *text, char out[DB_NAME_MAX + 1], int *is_ip, char
     size_t len = strlen(text);
     uint32_t v4;
     uint8_t v6[16];
-    *is_ip = 1;
+    *is_ip = 4;
     if (addr_ip4_parse(text, &v4) == 0) {
         addr_ip4_format(v4, out);
         return 0;
@@ -147,6 +152,7 @@ int cfg_check_host(const char *text, char out[DB_NAME_MAX + 1], int *is_ip, char
         v6text = inner;
     }
     if (addr_ip6_parse(v6text, v6) == 0) {
+        *is_ip = 6;
         addr_ip6_format(v6, out);
         return 0;
     }
@@ -235,6 +241,43 @@ int cfg_check_password(const char *text, char *err, size_t errlen)
     return 0;
 }
 
+/* --- smart hosts of a domain, and the bounce address --- */
+
+static void count_host(void *ctx, const struct db_smarthost *sh)
+{
+    (void)sh;
+    ++*(int64_t *)ctx;
+}
+
+static int smarthost_count(const char *domain, int64_t *n)
+{
+    *n = 0;
+    return db_smarthost_list(store, domain, count_host, n) == DB_OK ? 0 : -1;
+}
+
+/* The domain of an address (lower case) into `dom`; -1 when it has none. */
+static int address_domain(const char *address, char dom[DB_NAME_MAX + 1])
+{
+    char e[CFG_ERR_MAX];
+    const char *at = strrchr(address, '@');
+    return at ? cfg_check_domain(at + 1, dom, e, sizeof e) : -1;
+}
+
+/* After a delete that touched `domain`: when reports go to an address in it
+ * and no smart host for it is left, say that they cannot be delivered. The
+ * delete itself stands; the administrator may be about to add another. */
+static void bounce_warning(const char *domain, char *warn, size_t warnlen)
+{
+    char addr[DB_TEXT_MAX], dom[DB_NAME_MAX + 1];
+    int64_t n;
+    if (cfg_setting_get("bounce-address", addr, sizeof addr) != 0 || !addr[0] ||
+        address_domain(addr, dom) != 0 || strcmp(dom, domain) != 0 ||
+        smarthost_count(dom, &n) != 0 || n > 0)
+        return;
+    snprintf(warn, warnlen, "mail reports to %s cannot be delivered until a smart host for %s "
+             "is added", addr, dom);
+}
+
 /* --- allowed domains --- */
 
 int cfg_domain_add(const char *name, char *err, size_t errlen)
@@ -256,11 +299,12 @@ int cfg_domain_add(const char *name, char *err, size_t errlen)
     return commit_with_audit(err, errlen, "domain add %s", dom);
 }
 
-int cfg_domain_del(const char *name, int force, char *note, size_t notelen, char *err,
-                   size_t errlen)
+int cfg_domain_del(const char *name, int force, char *note, size_t notelen, char *warn,
+                   size_t warnlen, char *err, size_t errlen)
 {
     char dom[DB_NAME_MAX + 1];
     note[0] = '\0';
+    warn[0] = '\0';
     if (cfg_check_domain(name, dom, err, errlen) != 0)
         return -1;
     if (!store)
@@ -285,6 +329,7 @@ int cfg_domain_del(const char *name, int force, char *note, size_t notelen, char
     if (hosts || queued)
         snprintf(note, notelen, " with %lld smart host(s); %lld queued recipient(s) stay queued",
                  (long long)hosts, (long long)queued);
+    bounce_warning(dom, warn, warnlen);
     return 0;
 }
 
@@ -312,6 +357,10 @@ static int apply_change(struct db_smarthost *sh, const struct cfg_smarthost_chan
         char canon[DB_NAME_MAX + 1];
         cfg_check_host(sh->host, canon, &is_ip, err, errlen);
     }
+    /* Also for a row stored before this rule: any change to it must leave
+     * a row that can work. */
+    if (is_ip == 6)
+        return fail(err, errlen, IPV6_REFUSED);
     /* The console parses these with cfg_parse_port/priority; callers that
      * fill the struct directly get the same rules here. */
     if (c->has_port) {
@@ -347,6 +396,11 @@ static int apply_change(struct db_smarthost *sh, const struct cfg_smarthost_chan
     if (sh->auth_plaintext && !sh->username[0])
         return fail(err, errlen, "auth-plaintext needs a user: it allows sending credentials "
                     "without TLS");
+    /* Delivery never sends credentials without TLS unless the row allows it,
+     * and `none` never has TLS: such a row would defer every message. */
+    if (strcmp(sh->tls, "none") == 0 && sh->username[0] && !sh->auth_plaintext)
+        return fail(err, errlen, "tls none with a user can never deliver: credentials are sent "
+                    "only over TLS unless the row allows auth-plaintext");
     return 0;
 }
 
@@ -378,6 +432,16 @@ int cfg_smarthost_password(const struct db_smarthost *sh, char *out, size_t cap)
         return -1;
     out[n] = '\0';
     return n;
+}
+
+int cfg_smarthost_needs_credentials(const struct db_smarthost *sh)
+{
+    if (!sh->username[0])
+        return 0;
+    char pw[CFG_PASSWORD_MAX + 1];
+    int n = cfg_smarthost_password(sh, pw, sizeof pw);
+    crypto_wipe(pw, sizeof pw);
+    return n < 0;
 }
 
 static int check_duplicate(const struct db_smarthost *sh, char *err, size_t errlen)
@@ -462,9 +526,11 @@ static int load_for_set(int64_t id, const struct cfg_smarthost_change *c,
     if (apply_change(after, c, 0, err, errlen) != 0 || check_duplicate(after, err, errlen) != 0)
         return -1;
     /* As in the vendor's UI: credentials are entered again whenever the
-     * change could send them to another place or over another policy. */
+     * change could send them to another place or over another policy;
+     * allowing them in clear is such a change of policy. */
     int moved = strcmp(before->host, after->host) != 0 || before->port != after->port ||
-                strcmp(before->tls, after->tls) != 0;
+                strcmp(before->tls, after->tls) != 0 ||
+                (!before->auth_plaintext && after->auth_plaintext);
     int new_user = c->user && c->user[0];
     *needs_password = after->username[0] && (moved || new_user);
     return 0;
@@ -504,8 +570,9 @@ int cfg_smarthost_set(int64_t id, const struct cfg_smarthost_change *c, const ch
                              needs_password ? " (credentials entered)" : "");
 }
 
-int cfg_smarthost_del(int64_t id, char *err, size_t errlen)
+int cfg_smarthost_del(int64_t id, char *warn, size_t warnlen, char *err, size_t errlen)
 {
+    warn[0] = '\0';
     if (!store)
         return no_store(err, errlen);
     struct db_smarthost sh;
@@ -520,8 +587,11 @@ int cfg_smarthost_del(int64_t id, char *err, size_t errlen)
         db_rollback(store);
         return storage_error(err, errlen, rc);
     }
-    return commit_with_audit(err, errlen, "smarthost del %lld %s %s port %d", (long long)id,
-                             sh.domain, sh.host, (int)sh.port);
+    if (commit_with_audit(err, errlen, "smarthost del %lld %s %s port %d", (long long)id,
+                          sh.domain, sh.host, (int)sh.port) != 0)
+        return -1;
+    bounce_warning(sh.domain, warn, warnlen);
+    return 0;
 }
 
 /* --- inbound allowlist --- */
@@ -549,9 +619,25 @@ static int parse_net(const char *cidr, struct addr_net *net, char *canon, size_t
     return 0;
 }
 
+/* 1 when the address part (before any '/') is an IPv6 address, whatever
+ * the prefix: refused before prefix details that would not help. */
+static int ip6_network_text(const char *cidr)
+{
+    char text[ADDR_IP6_STRLEN];
+    uint8_t v6[16];
+    size_t n = strcspn(cidr, "/");
+    if (n >= sizeof text)
+        return 0;
+    memcpy(text, cidr, n);
+    text[n] = '\0';
+    return addr_ip6_parse(text, v6) == 0;
+}
+
 int cfg_allow_add(const char *cidr, char *canon, size_t canonlen, char *err, size_t errlen)
 {
     struct addr_net net;
+    if (ip6_network_text(cidr))
+        return fail(err, errlen, IPV6_REFUSED);
     if (parse_net(cidr, &net, canon, canonlen, err, errlen) != 0)
         return -1;
     if (net.prefix == 0)
@@ -626,6 +712,15 @@ static int check_bounce(const char *v, char *err, size_t errlen)
         cfg_check_domain(at + 1, dom, err, errlen) != 0)
         return fail(err, errlen, "bounce-address must be an address like postmaster@example.com, "
                     "or \"\" for none");
+    /* Reports are delivered like any mail, through the smart hosts of the
+     * address's domain: without one they would only pile up in the queue.
+     * (Without storage the change is refused anyway.) */
+    int64_t n = 0;
+    if (store && smarthost_count(dom, &n) != 0)
+        return storage_error(err, errlen, DB_EIO);
+    if (store && n == 0)
+        return fail(err, errlen, "%s has no smart host, so reports to %.*s%s could never be "
+                    "delivered (smarthost add %s <host> first)", dom, ECHO(v), dom);
     return 0;
 }
 
@@ -805,12 +900,23 @@ struct allow_match {
     int family;
     const uint8_t *addr;
     int found;
+    int malformed;
 };
 
 static void match_net(void *ctx, const char *cidr, int family, const uint8_t addr[16], int prefix)
 {
-    (void)cidr;
     struct allow_match *m = ctx;
+    /* A damaged row must not widen the gate: prefix 0 (never stored by
+     * `allow add`) would let everyone in, and a prefix past the address
+     * would read beyond it. Such a row matches nothing. */
+    int max = family == 4 ? 32 : 128;
+    if (prefix < 1 || prefix > max) {
+        m->malformed++;
+        if (m->malformed == 1)
+            log_warn("cfg", "allowlist entry '%s' is damaged (prefix %d); it matches nothing",
+                     cidr ? cidr : "?", prefix);
+        return;
+    }
     if (m->found || family != m->family)
         return;
     for (int bit = 0; bit < prefix; bit++) {
@@ -823,7 +929,7 @@ static void match_net(void *ctx, const char *cidr, int family, const uint8_t add
 
 int cfg_source_allowed(int family, const uint8_t addr[16])
 {
-    struct allow_match m = {family, addr, 0};
+    struct allow_match m = {family, addr, 0, 0};
     if (!store || db_allow_list(store, match_net, &m) != DB_OK)
         return 0; /* no storage: nobody is allowed */
     return m.found;

@@ -13,6 +13,8 @@
 #include "db_config.h"
 
 #define CFG_ERR_MAX 160
+/* A warning names an address and a domain in full. */
+#define CFG_WARN_MAX (DB_TEXT_MAX + DB_NAME_MAX + 96)
 #define CFG_PASSWORD_MAX 128
 
 struct db;
@@ -26,7 +28,8 @@ struct db *cfg_db(void);
  * last not all digits; no trailing dot. Writes it lower case to `out`. */
 int cfg_check_domain(const char *text, char out[DB_NAME_MAX + 1], char *err, size_t errlen);
 /* A DNS host name or an IPv4/IPv6 literal (brackets allowed around IPv6);
- * canonical form to `out`; *is_ip set for literals. */
+ * canonical form to `out`; *is_ip is 4 or 6 for literals, 0 for names.
+ * (Smart hosts refuse IPv6 literals; this only parses.) */
 int cfg_check_host(const char *text, char out[DB_NAME_MAX + 1], int *is_ip, char *err,
                    size_t errlen);
 int cfg_parse_port(const char *text, int32_t *port, char *err, size_t errlen);
@@ -38,9 +41,11 @@ int cfg_check_password(const char *text, char *err, size_t errlen);
 /* --- allowed domains --- */
 int cfg_domain_add(const char *name, char *err, size_t errlen);
 /* Refused while smart hosts or queued mail use the domain unless `force`;
- * `note` gets what a forced delete left behind. */
-int cfg_domain_del(const char *name, int force, char *note, size_t notelen, char *err,
-                   size_t errlen);
+ * `note` gets what a forced delete left behind. `warn` ("" when none) says
+ * when the bounce address is in the domain: its reports cannot be
+ * delivered any more. */
+int cfg_domain_del(const char *name, int force, char *note, size_t notelen, char *warn,
+                   size_t warnlen, char *err, size_t errlen);
 
 /* --- smart hosts --- */
 /* What `smarthost add` or `smarthost set` asks for. For set, only fields
@@ -60,6 +65,10 @@ struct cfg_smarthost_change {
     int has_auth_plaintext;
 };
 
+/* Rows that could never work are refused: an IPv6 host (lwIP runs IPv4
+ * only), tls verify with an IP literal, tls none with a user but without
+ * auth-plaintext (credentials go only over TLS unless allowed). */
+
 /* Validate an add without writing; *needs_password is 1 when a user is given. */
 int cfg_smarthost_check_add(const struct cfg_smarthost_change *c, int *needs_password,
                             char *err, size_t errlen);
@@ -68,17 +77,25 @@ int cfg_smarthost_add(const struct cfg_smarthost_change *c, const char *password
                       char *err, size_t errlen);
 /* Validate a set without writing; *needs_password is 1 when the row keeps or
  * gets credentials and the change could send them elsewhere (host, port,
- * TLS policy) or names a new user. */
+ * TLS policy, auth-plaintext turned on) or names a new user. */
 int cfg_smarthost_check_set(int64_t id, const struct cfg_smarthost_change *c,
                             int *needs_password, char *err, size_t errlen);
 int cfg_smarthost_set(int64_t id, const struct cfg_smarthost_change *c, const char *password,
                       char *err, size_t errlen);
-int cfg_smarthost_del(int64_t id, char *err, size_t errlen);
-/* The smart host's password, decrypted, for delivery; -1 when none. */
+/* `warn` ("" when none) says when this was the last smart host of the
+ * bounce address's domain: reports cannot be delivered until one is added. */
+int cfg_smarthost_del(int64_t id, char *warn, size_t warnlen, char *err, size_t errlen);
+/* The smart host's password, decrypted, for delivery; -1 when none or when
+ * it does not open (damaged, or sealed on another unit). */
 int cfg_smarthost_password(const struct db_smarthost *sh, char *out, size_t cap);
+/* 1 when the row has a user but its password does not open: it must be
+ * entered again (smarthost set <id> user <name>) before it can deliver. */
+int cfg_smarthost_needs_credentials(const struct db_smarthost *sh);
 
 /* --- inbound allowlist --- */
-/* Canonical CIDR of what was added/removed goes to `canon`. */
+/* Canonical CIDR of what was added/removed goes to `canon`. IPv6 networks
+ * are refused on add (they could never match while lwIP is IPv4 only);
+ * entries stored before can still be deleted. */
 int cfg_allow_add(const char *cidr, char *canon, size_t canonlen, char *err, size_t errlen);
 int cfg_allow_del(const char *cidr, char *canon, size_t canonlen, char *err, size_t errlen);
 
@@ -87,6 +104,8 @@ struct cfg_setting {
     const char *key;
     const char *def; /* default value */
     const char *help;
+    /* Also consults storage when there is one (bounce-address needs a
+     * smart host for its domain). */
     int (*check)(const char *value, char *err, size_t errlen);
 };
 extern const struct cfg_setting cfg_settings[];

@@ -1,4 +1,5 @@
-"""Smart host configuration from the console, stored in SQLite (issue 3)."""
+"""Smart host configuration from the console, stored in SQLite (issue 3),
+and the rows that could never work refused or flagged (issue 8)."""
 import glob
 import os
 import re
@@ -9,6 +10,9 @@ import unittest
 from relaysim import Sim
 
 PASSWORD = "Tr0ub4dor&3-smarthost"
+IPV6 = "error: IPv6 is not supported on this firmware yet"
+TLS_NONE_USER = ("error: tls none with a user can never deliver: credentials are sent only over "
+                 "TLS unless the row allows auth-plaintext")
 
 
 def rows(out):
@@ -103,7 +107,14 @@ class BadInputTest(unittest.TestCase):
             "smarthost add example.com -lead.example.com": "neither a valid DNS name nor an IP",
             "smarthost add example.com MAIL.example.com": "already exists for example.com (id 1)",
             "smarthost add example.com 192.0.2.10 tls verify": "tls verify needs a host name",
-            "smarthost add example.com 2001:db8::25 tls verify": "tls verify needs a host name",
+            "smarthost add example.com 2001:db8::25 tls verify": IPV6,
+            "smarthost add example.com 2001:db8::25": IPV6,
+            "smarthost add example.com [2001:db8::25] port 587": IPV6,
+            "smarthost add example.com ::1 user u": IPV6,
+            "smarthost set 2 host 2001:db8::26": IPV6,
+            "smarthost set 2 host [2001:db8::26]": IPV6,
+            "smarthost add example.com h.example.com tls none user u": TLS_NONE_USER,
+            "smarthost set 2 tls none user u": TLS_NONE_USER,
             "smarthost add example.com h.example.com tls sometimes": "tls must be may, encrypt",
             "smarthost add example.com h.example.com auth-plaintext": "auth-plaintext needs a user",
             "smarthost add example.com h.example.com port": "'port' needs a value",
@@ -125,10 +136,12 @@ class BadInputTest(unittest.TestCase):
             "domain del example.com": "add 'force' to delete it anyway",
             "domain del nothere.com": "is not an allowed domain",
             "allow add 10.0.0.1/8": "has host bits set (did you mean 10.0.0.0/8?)",
-            "allow add 2001:db8::1/32": "has host bits set (did you mean 2001:db8::/32?)",
+            "allow add 2001:db8::1/32": IPV6,
+            "allow add 2001:db8::/32": IPV6,
+            "allow add 2001:DB8::1": IPV6,
             "allow add 10.0.0.0/33": "bad prefix",
             "allow add 10.0.0.0/": "bad prefix",
-            "allow add ::/129": "bad prefix",
+            "allow add ::/129": IPV6,
             "allow add 0.0.0.0/0": "would accept mail from anywhere",
             "allow add example.com": "is not an IPv4 or IPv6 network",
             "allow add 10.0.2.2/32": "already allowed",
@@ -136,6 +149,9 @@ class BadInputTest(unittest.TestCase):
             "settings set nope 1": "no setting 'nope'",
             "settings set max-message-size 10k": "whole number",
             "settings set bounce-address nobody": "bounce-address must be an address",
+            "settings set bounce-address postmaster@example.org":
+                "example.org has no smart host, so reports to postmaster@example.org could never "
+                "be delivered (smarthost add example.org <host> first)",
             "settings set hostname 10.0.0.1": "hostname must be a DNS name",
         }
         before = self.snapshot()
@@ -144,7 +160,10 @@ class BadInputTest(unittest.TestCase):
                 out = self.sim.cmd(line)
                 self.assertTrue(out.startswith("error: "), out)
                 self.assertEqual(len(out.splitlines()), 1, out)
-                self.assertIn(want, out)
+                if want.startswith("error: "):
+                    self.assertEqual(out, want)  # refused before any password prompt
+                else:
+                    self.assertIn(want, out)
         self.assertEqual(self.snapshot(), before)
 
     def test_password_mismatch_and_cancel_change_nothing(self):
@@ -159,6 +178,155 @@ class BadInputTest(unittest.TestCase):
         self.sim.send("half-typed\x03")
         self.assertIn("error: cancelled; nothing changed", self.sim.wait_prompt())
         self.assertEqual(self.snapshot(), before)
+
+
+def row_of(listing, sid):
+    """The `smarthost list` line of smart host `sid`."""
+    lines = [l for l in listing.splitlines() if l.startswith("%-4d " % sid)]
+    assert len(lines) == 1, listing
+    return lines[0]
+
+
+class NeverDeliversTest(unittest.TestCase):
+    """Issue 8: configuration refuses rows that could never deliver, asks
+    for the password again before allowing it in clear, and keeps the
+    bounce address deliverable (or says when it no longer is)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.sim = Sim()
+        cls.sim.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.sim.close()
+
+    def add(self, line, password=None):
+        s = self.sim
+        out = s.cmd_ok(line) if password is None else s.cmd_secrets(line, [password, password])
+        m = re.match(r"ok: smart host (\d+) added for ", out)
+        self.assertTrue(m, out)
+        return int(m.group(1))
+
+    def test_tls_none_with_user_and_auth_plaintext(self):
+        s = self.sim
+        s.cmd_ok("domain add none.example")
+        before = s.cmd_ok("smarthost list")
+        # Refused at once: no password prompt first.
+        self.assertEqual(s.cmd("smarthost add none.example mx.none.example tls none user relay"),
+                         TLS_NONE_USER)
+        self.assertEqual(s.cmd_ok("smarthost list"), before)
+        # Allowed in clear explicitly: fine, with the password asked.
+        sid = self.add("smarthost add none.example mx.none.example tls none user relay "
+                       "auth-plaintext", PASSWORD)
+        self.assertEqual(s.cmd("smarthost set %d auth-plaintext off" % sid), TLS_NONE_USER)
+        self.assertRegex(row_of(s.cmd_ok("smarthost list"), sid), r" none +user relay auth-plaintext$")
+
+        # Turning auth-plaintext on asks for the password, twice, like a move.
+        sid2 = self.add("smarthost add none.example mx2.none.example tls may user relay", PASSWORD)
+        self.assertEqual(s.cmd_secrets("smarthost set %d auth-plaintext on" % sid2,
+                                       [PASSWORD, PASSWORD]),
+                         "ok: smart host %d changed" % sid2)
+        self.assertIn("user relay auth-plaintext", row_of(s.cmd_ok("smarthost list"), sid2))
+        self.assertRegex(s.cmd_ok("audit 1"), r"smarthost set %d .* auth-plaintext "
+                                              r"\(credentials entered\)$" % sid2)
+        # Turning it off moves the password nowhere new: not asked.
+        self.assertEqual(s.cmd("smarthost set %d auth-plaintext off" % sid2),
+                         "ok: smart host %d changed" % sid2)
+        # A mismatch or Ctrl-C at that prompt changes nothing.
+        before = s.cmd_ok("smarthost list")
+        self.assertEqual(s.cmd_secrets("smarthost set %d auth-plaintext on" % sid2,
+                                       ["one-password", "other-password"]),
+                         "error: the passwords do not match; nothing changed")
+        s.send("smarthost set %d auth-plaintext on\r" % sid2)
+        s.expect("password: ")
+        s.send("\x03")
+        self.assertIn("error: cancelled; nothing changed", s.wait_prompt())
+        self.assertEqual(s.cmd_ok("smarthost list"), before)
+
+    def test_bounce_address_needs_a_smart_host(self):
+        s = self.sim
+        s.cmd_ok("domain add bounce.example")
+        want = ("error: bounce.example has no smart host, so reports to postmaster@bounce.example "
+                "could never be delivered (smarthost add bounce.example <host> first)")
+        self.assertEqual(s.cmd("settings set bounce-address postmaster@bounce.example"), want)
+        self.assertRegex(s.cmd_ok("settings list"), r'(?m)^bounce-address +"" ')
+        a = self.add("smarthost add bounce.example mx1.bounce.example")
+        b = self.add("smarthost add bounce.example mx2.bounce.example")
+        self.assertEqual(s.cmd("settings set bounce-address postmaster@bounce.example"),
+                         "ok: bounce-address = postmaster@bounce.example")
+        warning = ("warning: mail reports to postmaster@bounce.example cannot be delivered "
+                   "until a smart host for bounce.example is added")
+        # Not the last one: no warning.
+        self.assertEqual(s.cmd("smarthost del %d" % a), "ok: smart host %d deleted" % a)
+        # The last one: deleted all the same, with the warning.
+        self.assertEqual(s.cmd("smarthost del %d" % b),
+                         "ok: smart host %d deleted\n%s" % (b, warning))
+        self.assertEqual(s.cmd_ok("smarthost list bounce.example"),
+                         "no smart hosts for bounce.example")
+        # The whole domain, forced: the same warning.
+        self.add("smarthost add bounce.example mx3.bounce.example")
+        self.assertEqual(s.cmd("domain del bounce.example force"),
+                         "ok: domain bounce.example deleted with 1 smart host(s); "
+                         "0 queued recipient(s) stay queued\n" + warning)
+        self.assertNotIn("bounce.example", s.cmd_ok("domain list"))
+        s.cmd_ok("settings reset bounce-address")
+
+
+class NeedsCredentialsTest(unittest.TestCase):
+    """Issue 8: a row whose stored password no longer opens is flagged in
+    `smarthost list` with the command that mends it."""
+
+    def setup_rows(self, sim):
+        sim.cmd_ok("domain add example.com")
+        sim.cmd_ok("smarthost add example.com bare.example.com")
+        out = sim.cmd_secrets("smarthost add example.com mx.example.com user relay@example.com",
+                              [PASSWORD, PASSWORD])
+        self.assertEqual(out, "ok: smart host 2 added for example.com")
+        self.assertNotIn("needs credentials", sim.cmd_ok("smarthost list"))
+
+    def check_flagged(self, sim):
+        listing = sim.cmd_ok("smarthost list")
+        self.assertTrue(row_of(listing, 2).endswith(
+            "user relay@example.com  ! needs credentials (smarthost set 2 user relay@example.com)"),
+            listing)
+        self.assertNotIn("needs credentials", row_of(listing, 1))
+        # Typing the password again mends it.
+        self.assertEqual(sim.cmd_secrets("smarthost set 2 user relay@example.com",
+                                         [PASSWORD, PASSWORD]), "ok: smart host 2 changed")
+        self.assertNotIn("needs credentials", sim.cmd_ok("smarthost list"))
+
+    def test_damaged_sealed_password(self):
+        with Sim() as sim:
+            self.setup_rows(sim)
+            sim.stop()
+            db = sqlite3.connect(sim.db_path())
+            sealed, = db.execute("SELECT password_sealed FROM smarthost WHERE id = 2").fetchone()
+            damaged = bytes(sealed[:-1]) + bytes([sealed[-1] ^ 0x01])
+            db.execute("UPDATE smarthost SET password_sealed = ? WHERE id = 2", (damaged,))
+            db.commit()
+            db.close()
+            sim.start()
+            self.check_flagged(sim)
+
+    def test_database_from_another_unit(self):
+        with Sim() as first, Sim() as other:
+            self.setup_rows(first)
+            first.stop()
+            other.stop()
+            with open(os.path.join(first.state_dir, "device-secret"), "rb") as f:
+                a = f.read()
+            with open(os.path.join(other.state_dir, "device-secret"), "rb") as f:
+                self.assertNotEqual(f.read(), a)
+            for p in glob.glob(other.db_path() + "*"):
+                os.unlink(p)
+            src = sqlite3.connect(first.db_path())
+            dst = sqlite3.connect(other.db_path())
+            src.backup(dst)
+            src.close()
+            dst.close()
+            other.start()
+            self.check_flagged(other)
 
 
 class DurabilityTest(unittest.TestCase):

@@ -7,6 +7,9 @@
 
 #include "clockfmt.h"
 #include "config.h"
+#include "crypto.h"
+#include "db.h"
+#include "db_config.h"
 #include "hal_clock.h"
 #include "log.h"
 #include "lwip/altcp.h"
@@ -20,7 +23,6 @@
 #include "tlsid.h"
 
 #define OUT_MAX 8192       /* queued reply bytes per session */
-#define OUT_HEADROOM 2048  /* free reply space needed before feeding more input */
 #define FEED_SLICE 1024    /* input bytes per engine call */
 #define POLL_INTERVAL 2    /* altcp poll ticks (500 ms each): deadline checks */
 
@@ -63,7 +65,7 @@ static struct altcp_tls_config *tls_config;
 static struct tlsid identity;
 static char hostname[256];
 
-static void process(struct session *s);
+static err_t process(struct session *s);
 
 /* Deadlines are per command (and per message for DATA), never per read:
  * a client dripping a byte at a time cannot hold a session forever. */
@@ -79,12 +81,16 @@ static uint32_t data_deadline(void)
 
 /* --- output --- */
 
+static size_t out_room(const struct session *s) { return sizeof s->out - s->out_len; }
+
+static size_t op_reply_room(void *ctx) { return out_room(ctx); }
+
 static void out_append(void *ctx, const char *text, size_t len)
 {
     struct session *s = ctx;
-    if (len > sizeof s->out - s->out_len) {
-        /* Cannot happen while input is fed only with OUT_HEADROOM free;
-         * if it does, the client is not reading: give up on it. */
+    if (len > out_room(s)) {
+        /* Cannot happen: the engine takes a command only with room for
+         * its replies (op_reply_room). If it does, give up on the client. */
         log_warn("smtp", "%s: reply buffer full; closing", s->client);
         s->closing = 1;
         return;
@@ -122,9 +128,11 @@ static void session_free(struct session *s)
     stats.active--;
 }
 
-/* Close after the queued replies: lwIP sends them, then FIN. */
-static void session_close(struct session *s)
+/* Close after the queued replies: lwIP sends them, then FIN. Returns
+ * ERR_ABRT when the pcb had to be aborted (see tcputil_close). */
+static err_t session_close(struct session *s)
 {
+    err_t err = ERR_OK;
     if (s->pcb) {
         /* Input we will never read must still be acknowledged: lwIP answers
          * a close with unread data by RST, which would drop our last reply. */
@@ -133,10 +141,10 @@ static void session_close(struct session *s)
         flush(s);
         struct altcp_pcb *pcb = s->pcb;
         tcputil_detach(pcb);
-        if (altcp_close(pcb) != ERR_OK)
-            altcp_abort(pcb);
+        err = tcputil_close(pcb);
     }
     session_free(s);
+    return err;
 }
 
 /* --- engine callbacks --- */
@@ -157,7 +165,12 @@ static int op_auth_check(void *ctx, const char *user, const char *password)
 {
     struct session *s = ctx;
     int ok = cfg_inbound_check(user, password);
-    log_info("smtp", "%s: AUTH as %s %s", s->client, user, ok ? "accepted" : "refused");
+    /* The name only once it proved right: clients put passwords in the
+     * wrong field. */
+    if (ok)
+        log_info("smtp", "%s: AUTH as %s accepted", s->client, user);
+    else
+        log_info("smtp", "%s: failed AUTH", s->client);
     return ok;
 }
 
@@ -167,7 +180,7 @@ static int op_msg_begin(void *ctx, const struct smtpd_envelope *env)
     int64_t now = hal_clock_wall();
     struct db_msg_new info = {now, env->sender, s->client, env->helo};
     if (spool_begin(&s->msg, &info) != 0)
-        return -1;
+        return SMTPD_STORE_FAILED;
     s->rcpt_count = env->rcpt_count;
     memcpy(s->rcpts, env->rcpts, sizeof s->rcpts[0] * (size_t)env->rcpt_count);
     /* RFC 5321 4.4 trace header, RFC 3848 protocol names. */
@@ -187,10 +200,12 @@ static int op_msg_begin(void *ctx, const struct smtpd_envelope *env)
                      "\t%s\r\n",
                      env->helo, s->peer_ip, hostname, proto, (long long)s->msg.id,
                      clockfmt_rfc5322(now, date));
-    if (n <= 0 || (size_t)n >= sizeof hdr ||
-        spool_write(&s->msg, (const uint8_t *)hdr, (size_t)n)) {
+    int rc = SPOOL_ERR;
+    if (n > 0 && (size_t)n < sizeof hdr)
+        rc = spool_write(&s->msg, (const uint8_t *)hdr, (size_t)n);
+    if (rc != 0) {
         spool_abort(&s->msg);
-        return -1;
+        return rc == SPOOL_NO_ROOM ? SMTPD_STORE_NO_ROOM : SMTPD_STORE_FAILED;
     }
     s->deadline = data_deadline();
     return 0;
@@ -199,7 +214,20 @@ static int op_msg_begin(void *ctx, const struct smtpd_envelope *env)
 static int op_msg_write(void *ctx, const uint8_t *data, size_t len)
 {
     struct session *s = ctx;
-    return spool_write(&s->msg, data, len);
+    int rc = spool_write(&s->msg, data, len);
+    if (rc == 0)
+        return 0;
+    if (rc == SPOOL_NO_ROOM) {
+        log_warn("smtp", "%s: queue full (%llu bytes queued, %llu arriving); message refused",
+                 s->client, (unsigned long long)spool_queue_bytes(),
+                 (unsigned long long)spool_inflight_bytes());
+        /* Drop what was stored now, not at the final dot: the client may
+         * take minutes to send the rest, and its bytes would hold room
+         * other sessions can use. */
+        spool_abort(&s->msg);
+        return SMTPD_STORE_NO_ROOM;
+    }
+    return SMTPD_STORE_FAILED;
 }
 
 static void on_committed(void *ctx, int ok, int64_t id)
@@ -210,14 +238,16 @@ static void on_committed(void *ctx, int ok, int64_t id)
     if (ok) {
         stats.messages++;
         stats.bytes += s->msg.size;
-        log_info("smtp", "%s: queued %s, %llu bytes", s->client, qid,
-                 (unsigned long long)s->msg.size);
+        log_info("smtp", "%s: queued %s, %llu bytes, helo %s", s->client, qid,
+                 (unsigned long long)s->msg.size, s->smtpd.helo);
     } else {
         stats.rejected_msgs++;
     }
     smtpd_msg_done(&s->smtpd, ok, qid);
     s->deadline = command_deadline();
-    process(s); /* commands pipelined after the data */
+    /* Commands pipelined after the data. Called from spool_flush(), not
+     * from a callback of this pcb: an abort has nobody to be reported to. */
+    (void)process(s);
 }
 
 static void op_msg_end(void *ctx)
@@ -256,6 +286,7 @@ static const struct smtpd_ops ops = {
     .msg_abort = op_msg_abort,
     .starttls = op_starttls,
     .close = op_close,
+    .reply_room = op_reply_room,
 };
 
 /* --- TLS --- */
@@ -288,49 +319,62 @@ static err_t on_tls_ready(void *arg, struct altcp_pcb *pcb, err_t err)
 }
 
 /* The 220 is queued on the plain connection; wrap it so every later byte
- * is TLS. The client speaks first (ClientHello). */
-static void start_tls(struct session *s)
+ * is TLS. The client speaks first (ClientHello). Returns ERR_ABRT when the
+ * connection was aborted. */
+static err_t start_tls(struct session *s)
 {
     s->start_tls = 0;
     flush(s);
     if (s->out_len) {
         /* The 220 could not be handed to TCP (the client does not read):
          * it must not end up inside the TLS stream. */
-        session_close(s);
-        return;
+        return session_close(s);
     }
     struct altcp_pcb *tls = altcp_tls_wrap(tls_config, s->pcb);
     if (!tls) {
         log_warn("smtp", "%s: cannot start TLS", s->client);
-        session_close(s);
-        return;
+        return session_close(s);
     }
     attach(s, tls);
     /* altcp has no setter for the upper "connected" callback of a wrapped
      * passive connection; the TLS layer calls it when the handshake ends. */
     tls->connected = on_tls_ready;
+    return ERR_OK;
 }
 
 /* --- input --- */
 
-/* Feed pending input to the engine while it can take it and there is room
- * for the replies; acknowledge what it consumed (TCP flow control holds
- * back the rest). */
-static void process(struct session *s)
+/* Feed pending input to the engine while it can take it; acknowledge what
+ * it consumed, so TCP flow control holds back the rest. The engine takes a
+ * command line only when the reply buffer has room for its replies; when
+ * it stops for room, replies are flushed and feeding goes on if that made
+ * room, else it resumes from on_sent once the client has read some.
+ * Returns ERR_ABRT when the session's pcb was aborted: the lwIP callback
+ * that called us must return it. */
+static err_t process(struct session *s)
 {
     if (s->in_process || !s->pcb)
-        return;
+        return ERR_OK;
     s->in_process = 1;
-    while (s->pending && !smtpd_waiting(&s->smtpd) && !s->closing &&
-           sizeof s->out - s->out_len >= OUT_HEADROOM) {
+    while (s->pending && !smtpd_waiting(&s->smtpd) && !s->closing) {
+        if (out_room(s) < SMTPD_REPLY_MAX) {
+            flush(s);
+            if (out_room(s) < SMTPD_REPLY_MAX)
+                break; /* the client is not reading yet */
+        }
         struct pbuf *p = s->pending;
         size_t n = p->len < FEED_SLICE ? p->len : FEED_SLICE;
         uint32_t lines = s->smtpd.lines;
+        int commands = s->smtpd.state != SMTPD_S_DATA;
         size_t used = smtpd_feed(&s->smtpd, p->payload, n);
         if (s->smtpd.lines != lines && s->smtpd.state != SMTPD_S_DATA)
             s->deadline = command_deadline();
         if (used == 0)
             break;
+        /* Command input may hold an AUTH line: do not hand it back to the
+         * pbuf pool readable (message data is not secret, and is large). */
+        if (commands)
+            crypto_wipe(p->payload, used);
         altcp_recved(s->pcb, (u16_t)used);
         if (used == p->len) {
             s->pending = tcputil_pop(p);
@@ -343,16 +387,14 @@ static void process(struct session *s)
         /* Discard whatever plaintext followed STARTTLS in the same read. */
         tcputil_drop(s->pcb, s->pending);
         s->pending = NULL;
-        start_tls(s);
-        return;
+        return start_tls(s);
     }
     if (s->peer_closed && !s->pending && !smtpd_waiting(&s->smtpd))
         s->closing = 1; /* nothing more can come; a half-done message is dropped */
-    if (s->closing) {
-        session_close(s);
-        return;
-    }
+    if (s->closing)
+        return session_close(s);
     flush(s);
+    return ERR_OK;
 }
 
 static err_t on_recv(void *arg, struct altcp_pcb *pcb, struct pbuf *p, err_t err)
@@ -368,8 +410,7 @@ static err_t on_recv(void *arg, struct altcp_pcb *pcb, struct pbuf *p, err_t err
         if (p)
             pbuf_free(p);
         s->peer_closed = 1;
-        process(s);
-        return ERR_OK;
+        return process(s);
     }
     if (s->smtpd.state == SMTPD_S_WAIT_TLS || s->closing) {
         tcputil_drop(pcb, p);
@@ -379,8 +420,7 @@ static err_t on_recv(void *arg, struct altcp_pcb *pcb, struct pbuf *p, err_t err
         pbuf_cat(s->pending, p);
     else
         s->pending = p;
-    process(s);
-    return ERR_OK;
+    return process(s);
 }
 
 static err_t on_sent(void *arg, struct altcp_pcb *pcb, u16_t len)
@@ -388,11 +428,10 @@ static err_t on_sent(void *arg, struct altcp_pcb *pcb, u16_t len)
     (void)pcb;
     (void)len;
     struct session *s = arg;
-    if (s) {
-        flush(s);
-        process(s);
-    }
-    return ERR_OK;
+    if (!s)
+        return ERR_OK;
+    flush(s);
+    return process(s); /* replies drained: input held back can go on */
 }
 
 static void on_err(void *arg, err_t err)
@@ -419,12 +458,10 @@ static err_t on_poll(void *arg, struct altcp_pcb *pcb)
                  smtpd_state_name(s->smtpd.state));
         if (s->smtpd.state != SMTPD_S_WAIT_TLS) /* no plaintext reply inside TLS */
             smtpd_shutdown(&s->smtpd, "4.4.2 Timeout waiting for the client;");
-        session_close(s);
-        return ERR_OK;
+        return session_close(s);
     }
     flush(s);
-    process(s);
-    return ERR_OK;
+    return process(s);
 }
 
 /* --- refused connections --- */
@@ -436,12 +473,12 @@ static void reject_reply(void *ctx, const char *text, size_t len)
     altcp_output(r->pcb);
 }
 
-static void reject_end(struct reject *r)
+/* Returns ERR_ABRT when the pcb had to be aborted (see tcputil_close). */
+static err_t reject_end(struct reject *r)
 {
     tcputil_detach(r->pcb);
-    if (altcp_close(r->pcb) != ERR_OK)
-        altcp_abort(r->pcb);
     r->used = 0;
+    return tcputil_close(r->pcb);
 }
 
 static err_t reject_recv(void *arg, struct altcp_pcb *pcb, struct pbuf *p, err_t err)
@@ -450,17 +487,14 @@ static err_t reject_recv(void *arg, struct altcp_pcb *pcb, struct pbuf *p, err_t
     if (!p || err != ERR_OK) {
         if (p)
             pbuf_free(p);
-        reject_end(r);
-        return ERR_OK;
+        return reject_end(r);
     }
     int done = 0;
     for (struct pbuf *q = p; q && !done; q = q->next)
         done = smtpd_reject_feed(&r->r, q->payload, q->len, reject_reply, r);
     altcp_recved(pcb, p->tot_len);
     pbuf_free(p);
-    if (done)
-        reject_end(r);
-    return ERR_OK;
+    return done ? reject_end(r) : ERR_OK;
 }
 
 static err_t reject_poll(void *arg, struct altcp_pcb *pcb)
@@ -468,7 +502,7 @@ static err_t reject_poll(void *arg, struct altcp_pcb *pcb)
     (void)pcb;
     struct reject *r = arg;
     if (r && (int32_t)(hal_clock_ms() - r->deadline) > 0)
-        reject_end(r);
+        return reject_end(r);
     return ERR_OK;
 }
 
@@ -479,16 +513,16 @@ static void reject_err(void *arg, err_t err)
     r->used = 0;
 }
 
-/* Say `text` and hang up, without keeping any state. */
-static void refuse(struct altcp_pcb *pcb, const char *text)
+/* Say `text` and hang up, without keeping any state. Returns ERR_ABRT when
+ * the pcb had to be aborted (the accept callback must then return it). */
+static err_t refuse(struct altcp_pcb *pcb, const char *text)
 {
     altcp_write(pcb, text, (u16_t)strlen(text), TCP_WRITE_FLAG_COPY);
     altcp_output(pcb);
-    if (altcp_close(pcb) != ERR_OK)
-        altcp_abort(pcb);
+    return tcputil_close(pcb);
 }
 
-static void deny(struct altcp_pcb *pcb, const char *peer)
+static err_t deny(struct altcp_pcb *pcb, const char *peer)
 {
     char greeting[400];
     snprintf(greeting, sizeof greeting,
@@ -506,12 +540,36 @@ static void deny(struct altcp_pcb *pcb, const char *peer)
         r->deadline = hal_clock_ms() + REJECT_DEADLINE_MS;
         altcp_poll(pcb, reject_poll, POLL_INTERVAL);
         smtpd_reject_init(&r->r, greeting, reject_reply, r);
-        return;
+        return ERR_OK;
     }
-    refuse(pcb, greeting);
+    return refuse(pcb, greeting);
 }
 
 /* --- accepting --- */
+
+/* Whether mail needs AUTH, failing closed: read here rather than through
+ * cfg_inbound_enabled(), which answers "no" for an unreadable setting as
+ * well (a busy or damaged database, a malformed row), and that would let
+ * mail in without AUTH. */
+static int auth_gate(const struct session *s)
+{
+    struct db *db = cfg_db();
+    if (!db) {
+        log_warn("smtp", "%s: no storage to read inbound-auth; mail without AUTH gets 454",
+                 s->client);
+        return SMTPD_AUTH_UNKNOWN;
+    }
+    struct db_inbound_account acct;
+    int rc = db_inbound_get(db, &acct);
+    crypto_wipe(&acct, sizeof acct); /* only whether it is there matters here */
+    if (rc == DB_OK)
+        return SMTPD_AUTH_ON;
+    if (rc == DB_ENOTFOUND)
+        return SMTPD_AUTH_OFF;
+    log_warn("smtp", "%s: cannot read inbound-auth; mail without AUTH gets 454: %s", s->client,
+             db_errmsg(db));
+    return SMTPD_AUTH_UNKNOWN;
+}
 
 static int same_source(const struct session *s, uint8_t family, const uint8_t *addr)
 {
@@ -535,8 +593,7 @@ static err_t on_accept(void *arg, struct altcp_pcb *pcb, err_t err)
     memcpy(addr, &ip_2_ip4(&ip)->addr, 4); /* network order: a.b.c.d */
     if (!cfg_source_allowed(family, addr)) {
         log_info("smtp", "connection from %s:%u denied by the allowlist", peer, port);
-        deny(pcb, peer);
-        return ERR_OK;
+        return deny(pcb, peer);
     }
     int from_source = 0;
     struct session *s = NULL;
@@ -551,8 +608,7 @@ static err_t on_accept(void *arg, struct altcp_pcb *pcb, err_t err)
         char text[400];
         snprintf(text, sizeof text, "421 4.7.0 %s Too many connections%s; try again later\r\n",
                  hostname, s ? " from your address" : "");
-        refuse(pcb, text);
-        return ERR_OK;
+        return refuse(pcb, text);
     }
     memset(s, 0, offsetof(struct session, smtpd));
     s->msg.id = 0;
@@ -569,7 +625,7 @@ static err_t on_accept(void *arg, struct altcp_pcb *pcb, err_t err)
         .hostname = hostname,
         .max_size = (uint64_t)cfg_setting_int("max-message-size"),
         .tls_available = tls_config != NULL,
-        .auth_required = cfg_inbound_enabled(NULL, 0),
+        .auth_required = auth_gate(s),
     };
     smtpd_init(&s->smtpd, &cfg, &ops, s);
     flush(s);
@@ -583,6 +639,8 @@ int inbound_init(const char *name)
     if (tlsid_load(hostname, &identity, err, sizeof err) == 0) {
         tls_config = altcp_tls_create_config_server_privkey_cert(
             identity.key, identity.key_len, NULL, 0, identity.cert, identity.cert_len);
+        /* mbedTLS holds its own parsed copy now: no plaintext key in RAM. */
+        tlsid_forget_key(&identity);
         if (!tls_config)
             log_err("smtp", "TLS configuration failed; STARTTLS is not offered");
     } else {

@@ -9,20 +9,59 @@
 static struct log_entry ring[LOG_RING_ENTRIES];
 static uint32_t written; /* total entries ever written since boot */
 
+size_t log_escape(char *out, size_t cap, const char *in, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    if (!cap)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (c == '\\') {
+            if (o + 2 >= cap)
+                break;
+            out[o++] = '\\';
+            out[o++] = '\\';
+        } else if (c < 0x20 || c >= 0x7f) {
+            if (o + 4 >= cap)
+                break;
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        } else {
+            if (o + 1 >= cap)
+                break;
+            out[o++] = (char)c;
+        }
+    }
+    out[o] = '\0';
+    return o;
+}
+
 void log_write(enum log_level level, const char *module, const char *fmt, ...)
 {
+    /* Formatted first, escaped into the entry second: the raw text is no
+     * longer than the entry, since escaping only makes it longer. */
+    char raw[LOG_TEXT_MAX];
+    int n = snprintf(raw, sizeof raw, "%s: ", module);
+    if (n < 0)
+        return;
+    if ((size_t)n < sizeof raw) {
+        va_list ap;
+        va_start(ap, fmt);
+        int m = vsnprintf(raw + n, sizeof raw - (size_t)n, fmt, ap);
+        va_end(ap);
+        if (m > 0)
+            n += m;
+    }
+    size_t len = (size_t)n < sizeof raw ? (size_t)n : sizeof raw - 1;
     struct log_entry *e = &ring[written % LOG_RING_ENTRIES];
     written++;
     e->seq = written;
     e->ms = hal_clock_ms();
     e->level = (uint8_t)level;
-    int n = snprintf(e->text, sizeof e->text, "%s: ", module);
-    if (n < 0 || (size_t)n >= sizeof e->text)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(e->text + n, sizeof e->text - (size_t)n, fmt, ap);
-    va_end(ap);
+    log_escape(e->text, sizeof e->text, raw, len);
 }
 
 size_t log_count(void)

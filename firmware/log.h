@@ -2,7 +2,16 @@
  *
  * Log lines must not interleave with what an administrator types, so they
  * are kept in a fixed ring that the `log` command reads. The oldest entries
- * are overwritten; memory use never grows. */
+ * are overwritten; memory use never grows.
+ *
+ * Log lines quote what peers send (AUTH user names, HELO names, addresses,
+ * smart-host replies). So that nothing a peer sends can move the operator's
+ * cursor, clear the screen or forge a log line, every entry's text is
+ * escaped as it is written, whatever the caller passed: control bytes
+ * (0x00-0x1F, 0x7F) and bytes >= 0x80 become `\xNN` (two lower-case hex
+ * digits) and a backslash becomes `\\`, so a peer that sends the four
+ * characters `\x1b` shows as `\\x1b`, never as an escaped ESC. An entry
+ * holds printable ASCII only. */
 #ifndef LOG_H
 #define LOG_H
 
@@ -11,7 +20,8 @@
 
 enum log_level { LOG_ERR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
-/* Text of one entry, truncated beyond this; a log line is a sentence, not a dump. */
+/* Text of one entry, truncated beyond this (after escaping; an escape is
+ * never cut in half); a log line is a sentence, not a dump. */
 #define LOG_TEXT_MAX 160
 /* Entries kept; about 20 KiB of RAM. */
 #define LOG_RING_ENTRIES 128
@@ -20,7 +30,7 @@ struct log_entry {
     uint32_t seq;     /* 1 for the first entry since boot, then +1 */
     uint32_t ms;      /* monotonic time it was written */
     uint8_t level;
-    char text[LOG_TEXT_MAX];
+    char text[LOG_TEXT_MAX]; /* "module: message", escaped, NUL-terminated */
 };
 
 void log_write(enum log_level level, const char *module, const char *fmt, ...)
@@ -30,6 +40,10 @@ size_t log_count(void);
 /* Entry `i`, 0 = oldest still held; NULL when out of range. */
 const struct log_entry *log_get(size_t i);
 const char *log_level_name(enum log_level level);
+/* Escape `len` bytes of `in` as above into `out` (room for `cap` bytes, NUL
+ * included); stops before an escape that would not fit. Returns the length
+ * written. */
+size_t log_escape(char *out, size_t cap, const char *in, size_t len);
 
 #define log_err(mod, ...) log_write(LOG_ERR, mod, __VA_ARGS__)
 #define log_warn(mod, ...) log_write(LOG_WARN, mod, __VA_ARGS__)

@@ -9,7 +9,23 @@
 
 #include "b64.h"
 
+/* Zero memory that held a secret so that the compiler cannot drop it (a
+ * memset of a buffer about to die may be). A local copy of crypto_wipe():
+ * this engine is built and unit-tested without crypto.c. */
+static void wipe(void *p, size_t n)
+{
+    volatile unsigned char *v = p;
+    while (n--)
+        *v++ = 0;
+}
+
 /* --- replies and state --- */
+
+/* 1 when the transport can take the replies of one more command line. */
+static int reply_room_ok(struct smtpd *s)
+{
+    return !s->ops->reply_room || s->ops->reply_room(s->ctx) >= SMTPD_REPLY_MAX;
+}
 
 static void reply(struct smtpd *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void reply(struct smtpd *s, const char *fmt, ...)
@@ -51,6 +67,9 @@ static void reset_transaction(struct smtpd *s)
 
 static void close_session(struct smtpd *s)
 {
+    /* Nothing more is read: a half-received line may be an AUTH response. */
+    wipe(s->line, s->line_len);
+    wipe(s->auth_user, sizeof s->auth_user);
     smtpd_set_state(s, SMTPD_S_CLOSED);
     s->ops->close(s->ctx);
 }
@@ -321,7 +340,7 @@ static void cmd_helo(struct smtpd *s, const char *arg, int extended)
     reply(s, "250-ENHANCEDSTATUSCODES");
     if (s->cfg.tls_available && !s->tls_active)
         reply(s, "250-STARTTLS");
-    if (s->cfg.auth_required && s->tls_active)
+    if (s->cfg.auth_required != SMTPD_AUTH_OFF && s->tls_active)
         reply(s, "250-AUTH PLAIN LOGIN");
     reply(s, "250 HELP");
 }
@@ -336,7 +355,13 @@ static void cmd_mail(struct smtpd *s, const char *arg)
         reply(s, "503 5.5.1 Nested MAIL command");
         return;
     }
-    if (s->cfg.auth_required && !s->authenticated) {
+    if (s->cfg.auth_required == SMTPD_AUTH_UNKNOWN && !s->authenticated) {
+        /* Whether AUTH is required could not be read: fail closed, and say
+         * it is temporary (RFC 4954 454). */
+        reply(s, "454 4.7.0 Temporary authentication failure; try again later");
+        return;
+    }
+    if (s->cfg.auth_required != SMTPD_AUTH_OFF && !s->authenticated) {
         reply(s, "530 5.7.0 Authentication required");
         return;
     }
@@ -462,15 +487,19 @@ static void cmd_data(struct smtpd *s, const char *arg)
     env.tls = s->tls_active;
     env.authenticated = s->authenticated;
     env.declared_size = s->declared_size;
-    if (s->ops->msg_begin(s->ctx, &env) != 0) {
-        reply(s, "451 4.3.0 Cannot store the message now; try again later");
+    int rc = s->ops->msg_begin(s->ctx, &env);
+    if (rc != 0) {
+        if (rc == SMTPD_STORE_NO_ROOM)
+            reply(s, "452 4.3.1 Insufficient system storage");
+        else
+            reply(s, "451 4.3.0 Cannot store the message now; try again later");
         return;
     }
     s->d_line_start = 1;
     s->d_cr = s->d_dot = 0;
     s->d_line_len = 0;
     s->d_size = 0;
-    s->d_too_long = s->d_too_big = s->d_store_failed = 0;
+    s->d_too_long = s->d_too_big = s->d_store_failed = s->d_no_room = 0;
     s->d_out_len = 0;
     smtpd_set_state(s, SMTPD_S_DATA);
     reply(s, "354 End data with <CR><LF>.<CR><LF>");
@@ -541,6 +570,9 @@ void smtpd_tls_started(struct smtpd *s)
     s->helo[0] = '\0';
     s->authenticated = 0;
     reset_transaction(s);
+    wipe(s->line, s->line_len);
+    wipe(s->auth_user, sizeof s->auth_user);
+    s->auth_mech = 0;
     s->line_len = 0;
     s->line_too_long = 0;
     s->line_cr = 0;
@@ -566,60 +598,70 @@ static void auth_finish(struct smtpd *s, const char *user, const char *password)
     reply(s, "535 5.7.8 Authentication credentials invalid");
 }
 
+/* A decoded response (NUL-terminated at buf[n]) for AUTH step `step`. */
+static void auth_decoded(struct smtpd *s, int step, const uint8_t *buf, size_t n)
+{
+    if (step == AUTH_PLAIN) {
+        /* authzid NUL authcid NUL password */
+        const char *authz = (const char *)buf;
+        size_t a = strlen(authz);
+        if (n < a + 2 || memchr(buf + a + 1, 0, n - a - 1) == NULL) {
+            reply(s, "501 5.5.2 Bad AUTH PLAIN response");
+            return;
+        }
+        const char *user = authz + a + 1;
+        const char *pass = user + strlen(user) + 1;
+        if (a && strcmp(authz, user) != 0)
+            reply(s, "535 5.7.8 Authorization identity differs from user");
+        else
+            auth_finish(s, user, pass);
+    } else if (step == AUTH_LOGIN_USER) {
+        if (n >= sizeof s->auth_user || memchr(buf, 0, n)) {
+            reply(s, "501 5.5.2 Bad user name");
+            return;
+        }
+        memcpy(s->auth_user, buf, n + 1);
+        s->auth_mech = AUTH_LOGIN_PASS;
+        smtpd_set_state(s, SMTPD_S_AUTH);
+        reply(s, "334 UGFzc3dvcmQ6"); /* "Password:" */
+    } else {
+        if (memchr(buf, 0, n))
+            reply(s, "501 5.5.2 Bad password");
+        else
+            auth_finish(s, s->auth_user, (const char *)buf);
+    }
+}
+
 /* One base64 response line for the current AUTH step. */
 static void auth_response(struct smtpd *s, const char *b64)
 {
     int step = s->auth_mech;
     s->auth_mech = 0;
     smtpd_set_state(s, SMTPD_S_READY);
+    uint8_t buf[512];
     if (strcmp(b64, "*") == 0) {
         reply(s, "501 5.0.0 Authentication cancelled");
-        return;
-    }
-    uint8_t buf[512];
-    int n = b64_decode(b64, buf, sizeof buf - 1);
-    if (n < 0) {
-        reply(s, "501 5.5.2 Bad base64 in AUTH response");
-        return;
-    }
-    buf[n] = '\0';
-    if (step == AUTH_PLAIN) {
-        /* authzid NUL authcid NUL password */
-        const char *authz = (const char *)buf;
-        size_t a = strlen(authz);
-        if ((size_t)n < a + 2 || memchr(buf + a + 1, 0, (size_t)n - a - 1) == NULL) {
-            reply(s, "501 5.5.2 Bad AUTH PLAIN response");
-            return;
-        }
-        const char *user = authz + a + 1;
-        const char *pass = user + strlen(user) + 1;
-        if (a && strcmp(authz, user) != 0) {
-            reply(s, "535 5.7.8 Authorization identity differs from user");
-        } else {
-            auth_finish(s, user, pass);
-        }
-    } else if (step == AUTH_LOGIN_USER) {
-        if ((size_t)n >= sizeof s->auth_user || memchr(buf, 0, (size_t)n)) {
-            reply(s, "501 5.5.2 Bad user name");
-            return;
-        }
-        memcpy(s->auth_user, buf, (size_t)n + 1);
-        s->auth_mech = AUTH_LOGIN_PASS;
-        smtpd_set_state(s, SMTPD_S_AUTH);
-        reply(s, "334 UGFzc3dvcmQ6"); /* "Password:" */
     } else {
-        if (memchr(buf, 0, (size_t)n))
-            reply(s, "501 5.5.2 Bad password");
-        else
-            auth_finish(s, s->auth_user, (const char *)buf);
-        memset(s->auth_user, 0, sizeof s->auth_user);
+        int n = b64_decode(b64, buf, sizeof buf - 1);
+        if (n < 0) {
+            reply(s, "501 5.5.2 Bad base64 in AUTH response");
+        } else {
+            buf[n] = '\0';
+            auth_decoded(s, step, buf, (size_t)n);
+        }
     }
-    memset(buf, 0, sizeof buf);
+    /* Decoded credentials go at once, on every path (b64_decode may have
+     * written part of a response it then refused). The user name of LOGIN
+     * is kept only while its password is awaited: clients put passwords in
+     * the wrong field. */
+    wipe(buf, sizeof buf);
+    if (s->auth_mech != AUTH_LOGIN_PASS)
+        wipe(s->auth_user, sizeof s->auth_user);
 }
 
 static void cmd_auth(struct smtpd *s, const char *arg)
 {
-    if (!s->cfg.auth_required) {
+    if (s->cfg.auth_required == SMTPD_AUTH_OFF) {
         reply(s, "503 5.5.1 AUTH not available");
         return;
     }
@@ -701,7 +743,7 @@ static void end_command_line(struct smtpd *s)
     int nul = !s->line_too_long && memchr(s->line, '\0', s->line_len) != NULL;
     if ((s->line_too_long || nul) && s->state == SMTPD_S_AUTH) {
         s->auth_mech = 0;
-        memset(s->auth_user, 0, sizeof s->auth_user);
+        wipe(s->auth_user, sizeof s->auth_user);
         smtpd_set_state(s, SMTPD_S_READY);
     }
     if (s->line_too_long) {
@@ -711,7 +753,7 @@ static void end_command_line(struct smtpd *s)
     } else {
         run_line(s, s->line);
     }
-    memset(s->line, 0, s->line_len); /* AUTH responses carry secrets */
+    wipe(s->line, s->line_len); /* AUTH responses carry secrets */
     s->line_len = 0;
     s->line_too_long = 0;
 }
@@ -726,9 +768,13 @@ static void bare_line_end(struct smtpd *s)
 
 static void flush_data(struct smtpd *s)
 {
-    if (s->d_out_len && !s->d_too_big && !s->d_too_long && !s->d_store_failed)
-        if (s->ops->msg_write(s->ctx, s->d_out, s->d_out_len) != 0)
-            s->d_store_failed = 1;
+    if (s->d_out_len && !s->d_too_big && !s->d_too_long && !s->d_store_failed) {
+        int rc = s->ops->msg_write(s->ctx, s->d_out, s->d_out_len);
+        if (rc != 0) {
+            s->d_store_failed = 1; /* read on to the end, store nothing more */
+            s->d_no_room = rc == SMTPD_STORE_NO_ROOM;
+        }
+    }
     s->d_out_len = 0;
 }
 
@@ -764,6 +810,8 @@ static void end_of_data(struct smtpd *s)
         else if (s->d_too_big)
             reply(s, "552 5.3.4 Message size exceeds fixed limit of %llu bytes",
                   (unsigned long long)s->cfg.max_size);
+        else if (s->d_no_room)
+            reply(s, "452 4.3.1 Insufficient system storage");
         else
             reply(s, "451 4.3.0 Cannot store the message now; try again later");
         return;
@@ -866,6 +914,11 @@ size_t smtpd_feed(struct smtpd *s, const uint8_t *data, size_t len)
         default:
             break;
         }
+        /* A new command line is taken only when its replies will fit; the
+         * reply at the end of the data that DATA opens fits too (one line,
+         * and nothing else is answered in between). */
+        if (s->line_len == 0 && !s->line_cr && !s->line_too_long && !reply_room_ok(s))
+            return i;
         uint8_t b = data[i++];
         if (s->line_cr) {
             s->line_cr = 0;

@@ -31,6 +31,24 @@
  * whose paths outgrow this gets 452 4.5.3 like one with too many. */
 #define SMTPD_RCPT_ARENA 8192
 #define SMTPD_OUT_CHUNK 2048 /* message data handed to msg_write at a time */
+/* Most reply text one command line (or the end of the data) produces: EHLO's
+ * lines with a 255-octet host name come to about 400. The engine takes no
+ * new line while the transport has less room than this for replies (see
+ * smtpd_ops.reply_room), so a pipelined burst of short commands is held
+ * back by TCP flow control instead of overflowing the reply buffer. */
+#define SMTPD_REPLY_MAX 1024
+
+/* Whether MAIL needs AUTH first (smtpd_config.auth_required). */
+enum smtpd_auth_gate {
+    SMTPD_AUTH_OFF = 0,     /* no inbound account */
+    SMTPD_AUTH_ON = 1,      /* an inbound account is set */
+    SMTPD_AUTH_UNKNOWN = 2, /* the setting could not be read: fail closed,
+                               MAIL without AUTH gets 454 4.7.0 */
+};
+
+/* What msg_begin/msg_write return besides 0. */
+#define SMTPD_STORE_FAILED (-1) /* temporary storage failure: 451 4.3.0 */
+#define SMTPD_STORE_NO_ROOM (-2) /* the queue is full: 452 4.3.1 */
 
 enum smtpd_state {
     SMTPD_S_INIT,        /* greeted; waiting for EHLO/HELO */
@@ -63,9 +81,13 @@ struct smtpd_ops {
     int (*queue_has_room)(void *ctx, uint64_t size);
     /* 1 when user/password match the inbound account. */
     int (*auth_check)(void *ctx, const char *user, const char *password);
-    /* A message begins; 0, or -1 for a temporary failure (451). */
+    /* A message begins; 0, SMTPD_STORE_FAILED (451) or SMTPD_STORE_NO_ROOM
+     * (452), answered at once. */
     int (*msg_begin)(void *ctx, const struct smtpd_envelope *env);
-    /* Message data, dot-unstuffed, CRLF line ends; 0, or -1 to fail (451). */
+    /* Message data, dot-unstuffed, CRLF line ends; 0, SMTPD_STORE_FAILED or
+     * SMTPD_STORE_NO_ROOM. After a failure nothing more is written; the data
+     * is read through to the final dot, then the message is aborted
+     * (msg_abort) and refused with 451 4.3.0 or 452 4.3.1. */
     int (*msg_write)(void *ctx, const uint8_t *data, size_t len);
     /* All data arrived; make it durable, then call smtpd_msg_done(). */
     void (*msg_end)(void *ctx);
@@ -75,13 +97,18 @@ struct smtpd_ops {
     void (*starttls)(void *ctx);
     /* The final reply is queued: flush it, then close. */
     void (*close)(void *ctx);
+    /* Bytes the transport can still queue as replies; while this is below
+     * SMTPD_REPLY_MAX, smtpd_feed() stops at the next line boundary and
+     * returns what it consumed (feed the rest once replies have drained).
+     * NULL: unlimited. */
+    size_t (*reply_room)(void *ctx);
 };
 
 struct smtpd_config {
     const char *hostname;
     uint64_t max_size;  /* largest message, bytes */
     int tls_available;  /* STARTTLS can be offered */
-    int auth_required;  /* an inbound account is set: AUTH before MAIL */
+    int auth_required;  /* enum smtpd_auth_gate: AUTH before MAIL? */
 };
 
 struct smtpd {
@@ -115,7 +142,7 @@ struct smtpd {
     int d_dot;          /* the line began with a dot (removed) */
     size_t d_line_len;  /* octets of the current line on the wire */
     uint64_t d_size;    /* unstuffed octets so far */
-    int d_too_long, d_too_big, d_store_failed;
+    int d_too_long, d_too_big, d_store_failed, d_no_room;
     uint8_t d_out[SMTPD_OUT_CHUNK];
     size_t d_out_len;
 };
@@ -124,8 +151,13 @@ struct smtpd {
 void smtpd_init(struct smtpd *s, const struct smtpd_config *cfg, const struct smtpd_ops *ops,
                 void *ctx);
 /* Feed bytes from the client. Returns how many were consumed: fewer than
- * `len` when the session waits (for a commit or TLS) or has closed; the
- * transport holds the rest and feeds it again after smtpd_msg_done(). */
+ * `len` when the session waits (for a commit or TLS), has closed, or the
+ * transport has no room for more replies (reply_room); the transport holds
+ * the rest and feeds it again after smtpd_msg_done() or once replies have
+ * drained.
+ *
+ * Command lines (AUTH responses among them) are wiped from the engine's
+ * memory once handled, and so are decoded credentials. */
 size_t smtpd_feed(struct smtpd *s, const uint8_t *data, size_t len);
 /* The message from msg_end is durable (ok=1, `queue_id` names it) or not. */
 void smtpd_msg_done(struct smtpd *s, int ok, const char *queue_id);

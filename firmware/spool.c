@@ -12,12 +12,14 @@
 
 static struct db *store;
 static uint64_t queue_bytes;
+static uint64_t inflight; /* sum of `size` over every open message */
 static struct spool_msg *finished; /* waiting for spool_flush, in order */
 
 int spool_init(struct db *db)
 {
     store = db;
     finished = NULL;
+    inflight = 0;
     if (!db)
         return -1;
     int64_t dropped = db_msg_discard_incoming(db);
@@ -30,6 +32,16 @@ int spool_init(struct db *db)
 
 uint64_t spool_queue_bytes(void) { return queue_bytes; }
 
+uint64_t spool_inflight_bytes(void) { return inflight; }
+
+/* The bytes of an open message stop counting as in flight. */
+static void release(struct spool_msg *m)
+{
+    if (!m->id)
+        return;
+    inflight = m->size < inflight ? inflight - m->size : 0;
+}
+
 void spool_forget(uint64_t size) { queue_bytes = size < queue_bytes ? queue_bytes - size : 0; }
 
 int spool_has_room(uint64_t size)
@@ -37,7 +49,8 @@ int spool_has_room(uint64_t size)
     if (!store)
         return 0;
     uint64_t cap = (uint64_t)cfg_setting_int("queue-max-size");
-    return queue_bytes < cap && size <= cap - queue_bytes;
+    uint64_t used = queue_bytes + inflight;
+    return used < cap && size <= cap - used;
 }
 
 int spool_begin(struct spool_msg *m, const struct db_msg_new *info)
@@ -47,17 +60,28 @@ int spool_begin(struct spool_msg *m, const struct db_msg_new *info)
     m->size = 0;
     m->len = 0;
     m->failed = 0;
+    /* Read once per message: a settings lookup per write would cost a
+     * query for every 2 KiB the engine hands over. */
+    int64_t cap = cfg_setting_int("queue-max-size");
+    m->cap = cap > 0 ? (uint64_t)cap : 0;
     m->in_headers = 1;
     m->hdr_len = 0;
     m->message_id[0] = '\0';
     m->next = NULL;
     if (!store)
-        return -1;
-    db_sync_full(store, 0);
-    if (db_msg_create(store, info, &m->id) != DB_OK) {
+        return SPOOL_ERR;
+    /* Staging: an incoming message only matters once spool_flush()'s
+     * durable commit covers it. */
+    int rc = db_begin_staging(store);
+    if (rc == DB_OK)
+        rc = db_msg_create(store, info, &m->id);
+    if (rc == DB_OK)
+        rc = db_commit(store);
+    if (rc != DB_OK) {
+        db_rollback(store);
         log_err("spool", "cannot create a message: %s", db_errmsg(store));
         m->id = 0;
-        return -1;
+        return SPOOL_ERR;
     }
     return 0;
 }
@@ -95,6 +119,7 @@ static void scan_headers(struct spool_msg *m, const uint8_t *p, size_t n)
     }
 }
 
+/* Store the buffered chunk, inside the caller's transaction. */
 static int store_chunk(struct spool_msg *m)
 {
     if (!m->len)
@@ -110,10 +135,19 @@ static int store_chunk(struct spool_msg *m)
 
 int spool_write(struct spool_msg *m, const uint8_t *data, size_t len)
 {
-    if (!m->id || m->failed)
-        return -1;
+    if (!m->id)
+        return SPOOL_ERR;
+    if (m->failed)
+        return m->failed;
+    /* Every stored byte counts, declared SIZE or not: 64 sessions without
+     * SIZE= must not each add max-message-size past the cap. */
+    if (queue_bytes + inflight + len > m->cap) {
+        m->failed = SPOOL_NO_ROOM;
+        return SPOOL_NO_ROOM;
+    }
     scan_headers(m, data, len);
     m->size += len;
+    inflight += len;
     while (len) {
         size_t take = sizeof m->buf - m->len;
         if (take > len)
@@ -123,10 +157,13 @@ int spool_write(struct spool_msg *m, const uint8_t *data, size_t len)
         data += take;
         len -= take;
         if (m->len == sizeof m->buf) {
-            db_sync_full(store, 0);
-            if (store_chunk(m) != 0) {
-                m->failed = 1;
-                return -1;
+            int rc = db_begin_staging(store);
+            if (rc == DB_OK && (rc = store_chunk(m)) == 0)
+                rc = db_commit(store);
+            if (rc != DB_OK) {
+                db_rollback(store);
+                m->failed = SPOOL_ERR;
+                return SPOOL_ERR;
             }
         }
     }
@@ -160,9 +197,16 @@ static void unlink_finished(struct spool_msg *m)
 void spool_abort(struct spool_msg *m)
 {
     unlink_finished(m);
+    release(m);
     if (m->id && store) {
-        db_sync_full(store, 0);
-        if (db_msg_discard(store, m->id) != DB_OK)
+        int rc = db_begin_staging(store);
+        if (rc == DB_OK)
+            rc = db_msg_discard(store, m->id);
+        if (rc == DB_OK)
+            rc = db_commit(store);
+        if (rc != DB_OK)
+            db_rollback(store);
+        if (rc != DB_OK)
             log_warn("spool", "cannot drop message %lld now; it goes at the next boot",
                      (long long)m->id);
     }
@@ -176,13 +220,35 @@ int spool_flush(void)
         return 0;
     struct spool_msg *batch = finished;
     finished = NULL;
+    /* A spoiled message (a failed write: no room, or a hole) is refused on
+     * its own; it must not take the others of the batch down with it. */
+    struct spool_msg *spoiled = NULL, **keep = &batch;
+    while (*keep) {
+        struct spool_msg *m = *keep;
+        if (m->failed) {
+            *keep = m->next;
+            m->next = spoiled;
+            spoiled = m;
+        } else {
+            keep = &m->next;
+        }
+    }
+    while (spoiled) {
+        struct spool_msg *m = spoiled;
+        spoiled = m->next;
+        m->next = NULL;
+        int64_t id = m->id;
+        spool_abort(m);
+        if (m->done)
+            m->done(m->done_ctx, 0, id);
+    }
+    if (!batch)
+        return 0;
     int64_t now = hal_clock_wall();
-    int rc = db_sync_full(store, 1);
-    if (rc == DB_OK)
-        rc = db_begin(store);
+    int rc = db_begin(store); /* durable: the 250s wait for this fsync */
     uint64_t added = 0;
     for (struct spool_msg *m = batch; m && rc == DB_OK; m = m->next) {
-        if (m->failed || store_chunk(m) != 0) /* never commit a message with a hole */
+        if (store_chunk(m) != 0) /* never commit a message with a hole */
             rc = DB_EIO;
         else
             rc = db_msg_commit(store, m->id, m->size, m->message_id, m->rcpts, m->rcpt_count, now);
@@ -203,7 +269,9 @@ int spool_flush(void)
         batch = m->next;
         m->next = NULL;
         int64_t id = m->id;
-        if (!ok)
+        if (ok)
+            release(m); /* now counted in queue_bytes */
+        else
             spool_abort(m);
         m->id = 0;
         count++;

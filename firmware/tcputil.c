@@ -27,3 +27,11 @@ struct pbuf *tcputil_pop(struct pbuf *head)
     pbuf_free(head);
     return rest;
 }
+
+err_t tcputil_close(struct altcp_pcb *pcb)
+{
+    if (altcp_close(pcb) == ERR_OK)
+        return ERR_OK;
+    altcp_abort(pcb);
+    return ERR_ABRT;
+}

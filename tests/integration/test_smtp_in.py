@@ -1,6 +1,9 @@
-"""Inbound SMTP against real clients (issue 4): swaks, smtplib, smtp-source."""
+"""Inbound SMTP against real clients (issues 4 and 8): swaks, smtplib,
+smtp-source, raw sockets."""
+import base64
 import os
 import re
+import select
 import signal
 import smtplib
 import socket
@@ -26,6 +29,26 @@ def swaks(sim, *args, timeout=60):
 
 def queued_ids(sim):
     return [r[0] for r in sim.query("SELECT id FROM message WHERE state = 'queued' ORDER BY id")]
+
+
+def read_reply(f):
+    """One SMTP reply (all its lines) from a binary file; returns the last line."""
+    line = f.readline()
+    while line[3:4] == b"-":
+        line = f.readline()
+    return line
+
+
+def damage_db(sim, *statements):
+    """Change the appliance's database behind its back, while it is off."""
+    import sqlite3
+    db = sqlite3.connect(sim.db_path())
+    try:
+        for sql in statements:
+            db.execute(sql)
+        db.commit()
+    finally:
+        db.close()
 
 
 def received_header_end(body):
@@ -97,10 +120,12 @@ class ClientsTest(Configured):
         stored = self.sim.queued_body(qid)
         self.assertEqual(stored[received_header_end(stored):], body)
         self.assertIn(b"with ESMTPS", stored[:300])
-        rcpts = self.sim.query("SELECT address, domain, state FROM recipient WHERE message = ? "
-                               "ORDER BY id", (qid,))
-        self.assertEqual(rcpts, [("alice@example.com", "example.com", "queued"),
-                                 ("bob@example.com", "example.com", "queued")])
+        # Delivery may already have looked at them (this domain has no smart
+        # host, so they are deferred): only what was stored is checked here.
+        rcpts = self.sim.query("SELECT address, domain, state IN ('queued', 'deferred') "
+                               "FROM recipient WHERE message = ? ORDER BY id", (qid,))
+        self.assertEqual(rcpts, [("alice@example.com", "example.com", 1),
+                                 ("bob@example.com", "example.com", 1)])
 
     def test_smtp_source_20_parallel_sessions(self):
         before = len(queued_ids(self.sim))
@@ -117,6 +142,73 @@ class ClientsTest(Configured):
             self.assertTrue(stored.endswith(b"\r\n"), stored[-40:])
             self.assertIn(b"From: <pst@vendor.test>", stored)
         self.assertRegex(self.sim.cmd_ok("stats"), r"accepted \d+")
+
+    def burst(self, cmd, total, code, tls=False):
+        """Send `total` bytes of `cmd` lines at once, reading replies as they
+        come (one thread: an ssl socket must not be read and written from two
+        at a time), then check that the session is still open."""
+        raw = socket.create_connection(("127.0.0.1", self.sim.smtp_port), timeout=30)
+        s = raw
+        try:
+            f = s.makefile("rb")
+            self.assertTrue(f.readline().startswith(b"220 "))
+            if tls:
+                s.sendall(b"STARTTLS\r\n")
+                self.assertTrue(f.readline().startswith(b"220 "))
+                s = ssl._create_unverified_context().wrap_socket(raw)
+            s.sendall(b"EHLO t\r\n")
+            buf = b""
+            while not re.search(rb"(^|\n)250 [^\n]*\n", buf):
+                chunk = s.recv(4096)
+                self.assertNotEqual(chunk, b"", buf)
+                buf += chunk
+            n = total // len(cmd)
+            out = memoryview(cmd * n)
+            buf = b""
+            got = 0
+            s.setblocking(False)
+            deadline = time.monotonic() + 60
+            while got < n:
+                self.assertLess(time.monotonic(), deadline, "%d of %d replies" % (got, n))
+                r, w, _ = select.select([s], [s] if out else [], [], 1)
+                if w:
+                    try:
+                        out = out[s.send(out[:16384]):]
+                    except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+                        pass
+                if r or (tls and s.pending()):
+                    try:
+                        chunk = s.recv(65536)
+                    except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+                        continue
+                    self.assertNotEqual(chunk, b"", "closed after %d of %d replies" % (got, n))
+                    buf += chunk
+                    lines = buf.split(b"\r\n")
+                    buf = lines.pop()
+                    got += sum(1 for line in lines if line.startswith(code + b" "))
+            self.assertEqual(got, n)
+            self.assertEqual(buf, b"")
+            s.setblocking(True)
+            s.sendall(b"NOOP\r\nQUIT\r\n")
+            while buf.count(b"\r\n") < 2:
+                chunk = s.recv(4096)
+                self.assertNotEqual(chunk, b"", buf)
+                buf += chunk
+            self.assertRegex(buf, rb"^250 2\.0\.0 Ok\r\n221 ")
+        finally:
+            s.close()
+
+    def test_pipelined_burst_of_short_commands(self):
+        # 1 KiB of NOOP in one write: 170 replies, the session stays open.
+        self.burst(b"NOOP\r\n", 1024, b"250")
+        # Commands whose replies are much longer than they are.
+        self.burst(b"HELP\r\n", 1024, b"214")
+        self.burst(b"EHLO x\r\n", 1024, b"250")
+        # Far more than the reply buffer, in plaintext and in TLS: the input
+        # waits (TCP flow control) while the client reads the replies.
+        self.burst(b"NOOP\r\n", 64 * 1024, b"250")
+        self.burst(b"NOOP\r\n", 64 * 1024, b"250", tls=True)
+        self.assertNotIn("reply buffer full", self.sim.cmd_ok("log 128"))
 
 
 class PolicyTest(Configured):
@@ -278,20 +370,74 @@ class LimitsTest(unittest.TestCase):
             sim.cmd_ok("allow add 10.0.2.2")
             sim.cmd_ok("settings set queue-max-size 1048576")
             body = b"Subject: filler\r\n\r\n" + (b"f" * 98 + b"\r\n") * 6000  # 600 kB
+            small = b"Subject: small\r\n\r\n" + (b"s" * 98 + b"\r\n") * 3000  # 300 kB
             with smtplib.SMTP("127.0.0.1", sim.smtp_port, timeout=30) as c:
                 self.assertEqual(c.sendmail("q@vendor.test", ["a@example.com"], body), {})
                 # A declared size that does not fit is refused up front...
                 code, msg = c.docmd("MAIL", "FROM:<q@vendor.test> SIZE=%d" % len(body))
                 self.assertEqual((code, msg[:5]), (452, b"4.3.1"))
-                # ...an undeclared one is taken while there is room left...
+                # ...an undeclared one when its bytes reach the cap: the data
+                # is read to the end, then refused, and nothing of it is kept...
                 self.assertEqual(c.docmd("MAIL", "FROM:<q@vendor.test>")[0], 250)
                 self.assertEqual(c.rcpt("a@example.com")[0], 250)
-                self.assertEqual(c.data(body)[0], 250)
-                # ...and once the queue is over its cap, nothing more is.
-                code, msg = c.docmd("MAIL", "FROM:<q@vendor.test>")
-            self.assertEqual((code, msg[:5]), (452, b"4.3.1"))
+                code, msg = c.data(body)
+                self.assertEqual((code, msg[:5]), (452, b"4.3.1"))
+                self.assertEqual(sim.query("SELECT count(*) FROM message WHERE state='incoming'"),
+                                 [(0,)])
+                # ...and the session goes on: what still fits is taken.
+                self.assertEqual(c.noop()[0], 250)
+                self.assertEqual(c.sendmail("q@vendor.test", ["a@example.com"], small), {})
             self.assertEqual(len(queued_ids(sim)), 2)
-            self.assertRegex(sim.cmd_ok("stats"), r"queue\s+12\d{5} bytes of 1048576")
+            self.assertRegex(sim.cmd_ok("stats"), r"queue\s+9\d{5} bytes of 1048576")
+            self.assertIn("queue full", sim.cmd_ok("log 40"))
+
+    def test_sessions_without_size_cannot_overfill_the_queue(self):
+        # Five sessions send 300 kB each without SIZE=, all at once: the cap
+        # (1 MiB) holds on the bytes actually stored, in-flight ones
+        # included; the sessions that would cross it get 452 4.3.1.
+        with Sim() as sim:
+            sim.cmd_ok("domain add example.com")
+            sim.cmd_ok("allow add 10.0.2.2")
+            sim.cmd_ok("settings set queue-max-size 1048576")
+            body = b"Subject: part\r\n\r\n" + (b"p" * 98 + b"\r\n") * 3000  # 300 kB
+            conns = []
+            try:
+                for i in range(5):
+                    s = socket.create_connection(("127.0.0.1", sim.smtp_port), timeout=30)
+                    f = s.makefile("rb")
+                    conns.append((s, f))
+                    self.assertTrue(f.readline().startswith(b"220"))
+                    s.sendall(b"EHLO t\r\nMAIL FROM:<c%d@vendor.test>\r\n"
+                              b"RCPT TO:<a@example.com>\r\nDATA\r\n" % i)
+                    replies = [read_reply(f) for _ in range(4)]
+                    self.assertTrue(replies[3].startswith(b"354"), replies)
+                # Every message is open and its data sent before any ends.
+                for s, f in conns:
+                    s.sendall(body)
+                codes = []
+                for s, f in conns:
+                    s.sendall(b".\r\n")
+                    codes.append(read_reply(f)[:9])
+                # Each session is still usable.
+                for s, f in conns:
+                    s.sendall(b"NOOP\r\n")
+                    self.assertEqual(read_reply(f), b"250 2.0.0 Ok\r\n")
+            finally:
+                for s, f in conns:
+                    s.close()
+            accepted = codes.count(b"250 2.0.0")
+            refused = codes.count(b"452 4.3.1")
+            self.assertEqual(accepted + refused, 5, codes)
+            self.assertGreaterEqual(accepted, 1, codes)
+            self.assertGreaterEqual(refused, 2, codes)  # at most three fit
+            (total,), = sim.query("SELECT coalesce(sum(size), 0) FROM message WHERE state='queued'")
+            self.assertLessEqual(total, 1048576)
+            self.assertEqual(len(queued_ids(sim)), accepted)
+            # The refused messages left no partial rows behind.
+            self.assertEqual(sim.query("SELECT count(*) FROM message WHERE state='incoming'"),
+                             [(0,)])
+            self.assertEqual(sim.query("SELECT count(*) FROM message_chunk WHERE message NOT IN "
+                                       "(SELECT id FROM message WHERE state='queued')"), [(0,)])
 
     def test_tls_show_matches_the_certificate_served(self):
         with Sim() as sim:
@@ -333,6 +479,22 @@ class AllowlistTest(unittest.TestCase):
             self.assertRegex(sim.cmd_ok("stats"), r"denied 1")
             self.assertEqual(sim.query("SELECT count(*) FROM message"), [(0,)])
 
+    def test_unreadable_allowlist_fails_closed(self):
+        with Sim() as sim:
+            sim.cmd_ok("domain add example.com")
+            sim.cmd_ok("allow add 10.0.2.2")
+            self.assertEqual(swaks(sim)[0], 0)
+            sim.stop()
+            damage_db(sim, "ALTER TABLE allow_net RENAME TO allow_net_damaged")
+            sim.start()
+            with socket.create_connection(("127.0.0.1", sim.smtp_port), timeout=20) as s:
+                f = s.makefile("rwb")
+                self.assertTrue(f.readline().startswith(b"554 5.7.1"))
+                f.write(b"MAIL FROM:<a@vendor.test>\r\n")
+                f.flush()
+                self.assertTrue(f.readline().startswith(b"503 5.7.1"))
+            self.assertEqual(len(queued_ids(sim)), 1)
+
 
 class AuthTest(unittest.TestCase):
     def test_inbound_auth_gate(self):
@@ -356,6 +518,67 @@ class AuthTest(unittest.TestCase):
             self.assertNotIn("s3cret-in", sim.cmd_ok("log 128") + sim.cmd_ok("audit"))
             sim.cmd_ok("inbound-auth clear")
             self.assertEqual(swaks(sim)[0], 0)
+
+
+    def test_unreadable_auth_setting_fails_closed(self):
+        with Sim() as sim:
+            sim.cmd_ok("domain add example.com")
+            sim.cmd_ok("allow add 10.0.2.2")
+            sim.cmd_secrets("inbound-auth set vendor", ["s3cret-in", "s3cret-in"])
+            self.assertIn("530 5.7.0", swaks(sim, "-tls")[1])
+            sim.stop()
+            # A malformed account row: a hash of the wrong length.
+            damage_db(sim, "UPDATE inbound_account SET hash = x'00'")
+            sim.start()
+            for extra in ([], ["-tls"]):
+                with self.subTest(extra=extra):
+                    rc, out = swaks(sim, *extra)
+                    self.assertNotEqual(rc, 0, out)
+                    self.assertIn("454 4.7.0", out)
+                    self.assertNotIn("250 2.1.0", out)
+            with smtplib.SMTP("127.0.0.1", sim.smtp_port, timeout=30) as c:
+                c.ehlo("t")
+                self.assertEqual(c.docmd("MAIL", "FROM:<x@vendor.test>")[0], 454)
+                self.assertEqual(c.rcpt("a@example.com")[0], 503)
+            self.assertEqual(queued_ids(sim), [])
+            self.assertIn("cannot read inbound-auth", sim.cmd_ok("log 40"))
+
+
+class LogEscapeTest(unittest.TestCase):
+    def test_peer_text_in_the_log_is_escaped(self):
+        with Sim() as sim:
+            sim.cmd_ok("domain add example.com")
+            sim.cmd_ok("allow add 10.0.2.2")
+            sim.cmd_secrets("inbound-auth set vendor", ["s3cret-in", "s3cret-in"])
+            evil_user = b"pw-in-user\x1b[2J\x1b[H\r\nsmtp: forged\x07\xff"
+            with smtplib.SMTP("127.0.0.1", sim.smtp_port, timeout=30) as c:
+                # A HELO name with control bytes is refused...
+                code, _ = c.docmd("HELO", "evil\x1b[2Jname")
+                self.assertEqual(code, 501)
+                c.starttls(context=ssl._create_unverified_context())
+                # ...and one that spells an escape out is logged as sent.
+                self.assertEqual(c.ehlo("forged\\x1b[2J")[0], 250)
+                # A failed AUTH: the "user name" may be a password.
+                code, _ = c.docmd("AUTH", "LOGIN " + base64.b64encode(evil_user).decode())
+                self.assertEqual(code, 334)
+                code, _ = c.docmd(base64.b64encode(b"wrong").decode())
+                self.assertEqual(code, 535)
+                code, _ = c.docmd("AUTH", "PLAIN " + base64.b64encode(
+                    b"\0s3cret-typed-as-user\0wrong").decode())
+                self.assertEqual(code, 535)
+                self.assertEqual(c.docmd("AUTH", "PLAIN " + base64.b64encode(
+                    b"\0vendor\0s3cret-in").decode())[0], 235)
+                self.assertEqual(c.sendmail("p@vendor.test", ["a@example.com"],
+                                            b"Subject: x\r\n\r\nx\r\n"), {})
+            out = sim.cmd_ok("log 40")
+            for ch in out:
+                self.assertTrue(ch == "\n" or " " <= ch < "\x7f", repr(out))
+            self.assertEqual(out.count("failed AUTH"), 2, out)
+            self.assertNotIn("pw-in-user", out)
+            self.assertNotIn("s3cret-typed-as-user", out)
+            self.assertIn("AUTH as vendor accepted", out)
+            # The backslash is escaped too: a spelt-out escape stays told apart.
+            self.assertIn("helo forged\\\\x1b[2J", out)
 
 
 class KillDuringDataTest(unittest.TestCase):

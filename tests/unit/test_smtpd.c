@@ -57,6 +57,9 @@ struct fake {
     int pending_commit;
     /* what the engine asked */
     uint64_t last_room_size;
+    /* reply buffer of the transport: replies counted in reply_used, room
+     * reported as reply_cap - reply_used (reply_cap 0: unlimited) */
+    size_t reply_cap, reply_used, reply_used_max;
     char last_domain[512];
     char last_user[512], last_pass[512];
     int auth_checks, domain_checks;
@@ -81,6 +84,12 @@ static void fake_reply(void *ctx, const char *text, size_t len)
     assert_true(code >= 200 && code < 600);
     f->code_count[code]++;
     f->reply_calls++;
+    if (f->reply_cap) {
+        f->reply_used += len;
+        assert_true(f->reply_used <= f->reply_cap); /* the engine never overfills it */
+        if (f->reply_used > f->reply_used_max)
+            f->reply_used_max = f->reply_used;
+    }
     if (f->rlen + len + 1 > f->rcap) {
         size_t cap = f->rcap ? f->rcap : 4096;
         while (f->rlen + len + 1 > cap)
@@ -197,6 +206,12 @@ static void fake_close(void *ctx)
     f->close_calls++;
 }
 
+static size_t fake_reply_room(void *ctx)
+{
+    struct fake *f = ctx;
+    return f->reply_cap ? f->reply_cap - f->reply_used : (size_t)-1;
+}
+
 static const struct smtpd_ops fake_ops = {
     .reply = fake_reply,
     .domain_allowed = fake_domain_allowed,
@@ -208,6 +223,7 @@ static const struct smtpd_ops fake_ops = {
     .msg_abort = fake_msg_abort,
     .starttls = fake_starttls,
     .close = fake_close,
+    .reply_room = fake_reply_room,
 };
 
 static void fake_free(void)
@@ -1475,6 +1491,128 @@ static void test_store_failures(void **state)
     assert_int_equal(F.ends, 0);
 }
 
+/* The queue is full while data arrives (no SIZE= declared, or other
+ * sessions filled it): the data is read through to the final dot, nothing
+ * more is stored, the message is aborted (its partial data removed by the
+ * transport) and the answer is 452 4.3.1, not a storage error. */
+static void test_no_room_during_data(void **state)
+{
+    (void)state;
+    to_data();
+    F.write_rc = SMTPD_STORE_NO_ROOM;
+    char *big = malloc(3 * SMTPD_OUT_CHUNK + 100);
+    assert_non_null(big);
+    size_t n = 0;
+    while (n + 80 < 3 * SMTPD_OUT_CHUNK) {
+        memset(big + n, 'q', 78);
+        memcpy(big + n + 78, "\r\n", 2);
+        n += 80;
+    }
+    assert_int_equal(feed(big, n), n); /* all read */
+    EXPECT("");
+    assert_int_equal(F.writes, 1);      /* nothing more offered after the refusal */
+    assert_int_equal(F.s.state, SMTPD_S_DATA);
+    FEED(".\r\nNOOP\r\n");
+    EXPECT(R_NO_ROOM R_OK);
+    assert_int_equal(F.msgs[0].aborted, 1);
+    assert_int_equal(F.msgs[0].ended, 0);
+    assert_int_equal(F.aborts, 1);
+    assert_int_equal(F.ends, 0);
+    assert_int_equal(F.close_calls, 0);
+    /* the transaction is over; the session goes on */
+    FEED("RCPT TO:<a@example.com>\r\n");
+    EXPECT(R_NEED_MAIL);
+    /* room again: the next message goes through */
+    F.write_rc = 0;
+    FEED("MAIL FROM:<s@x.org>\r\nRCPT TO:<a@example.com>\r\nDATA\r\nfits\r\n.\r\n");
+    EXPECT(R_SENDER_OK R_RCPT_OK R_DATA R_QUEUED);
+    assert_msg(1, "fits\r\n", 6, 1, 0);
+    /* a size limit still wins over the full queue (552 is final) */
+    F.write_rc = SMTPD_STORE_NO_ROOM;
+    memset(big, 'z', 3 * SMTPD_OUT_CHUNK + 100);
+    FEED("MAIL FROM:<s@x.org>\r\nRCPT TO:<a@example.com>\r\nDATA\r\n");
+    clear();
+    memcpy(big + 990, "\r\n", 2);
+    for (int i = 0; i < 12; i++) /* past MAX_SIZE */
+        feed(big, 992);
+    FEED(".\r\n");
+    EXPECT(R_TOO_BIG);
+    free(big);
+}
+
+/* msg_begin can say the queue is full too: 452 at DATA. */
+static void test_no_room_at_begin(void **state)
+{
+    (void)state;
+    EXPECT(GREETING);
+    F.begin_rc = SMTPD_STORE_NO_ROOM;
+    FEED("EHLO client.test\r\nMAIL FROM:<s@x.org>\r\nRCPT TO:<a@example.com>\r\nDATA\r\n");
+    EXPECT(EHLO_STARTTLS R_SENDER_OK R_RCPT_OK R_NO_ROOM);
+    assert_int_equal(F.s.state, SMTPD_S_RCPT);
+    F.begin_rc = SMTPD_STORE_FAILED;
+    FEED("DATA\r\n");
+    EXPECT(R_TEMPFAIL);
+}
+
+/* A pipelined burst of short commands: the engine takes a new command line
+ * only while the transport has room for its replies, so a reply buffer of a
+ * few KiB takes 1 KiB of NOOPs (2.3 KiB of replies), or of EHLOs (far more),
+ * without overflowing; it goes on once the replies drained. */
+static void burst(const char *cmd, size_t cap, unsigned long code, unsigned long want_replies)
+{
+    size_t cl = strlen(cmd);
+    char in[1024];
+    size_t n = 0;
+    while (n + cl <= sizeof in) {
+        memcpy(in + n, cmd, cl);
+        n += cl;
+    }
+    unsigned long before = F.code_count[code];
+    F.reply_cap = cap;
+    F.reply_used = F.reply_used_max = 0;
+    size_t off = 0;
+    int rounds = 0;
+    while (off < n) {
+        size_t used = feed(in + off, n - off);
+        off += used;
+        assert_true(F.reply_used_max <= cap);
+        if (off < n) {
+            /* held back: no room for another command's replies */
+            assert_true(cap - F.reply_used < SMTPD_REPLY_MAX);
+            assert_int_equal(smtpd_feed(&F.s, (const uint8_t *)in + off, n - off), 0);
+        }
+        F.reply_used = 0; /* the client read the replies */
+        clear();
+        assert_true(++rounds < 1000);
+    }
+    assert_int_equal(F.code_count[code] - before, want_replies);
+    assert_true(rounds > 1);
+    assert_int_equal(F.close_calls, 0);
+    F.reply_cap = 0;
+}
+
+static void test_pipelined_burst_backpressure(void **state)
+{
+    (void)state;
+    F.reply_cap = 4096;
+    FEED("EHLO client.test\r\n");
+    clear();
+    burst("NOOP\r\n", 2048, 250, 1024 / 6);
+    assert_int_equal(F.s.state, SMTPD_S_READY);
+    /* EHLO: six reply lines per 8 input bytes */
+    burst("EHLO x\r\n", 2048, 250, (1024 / 8) * 7);
+    /* HELP: 94 bytes per 6 */
+    burst("HELP\r\n", SMTPD_REPLY_MAX, 214, 1024 / 6);
+    /* the same holds for AUTH exchanges and transactions */
+    F.reply_cap = SMTPD_REPLY_MAX + 10;
+    F.reply_used = 0;
+    FEED("MAIL FROM:<s@x.org>\r\nRCPT TO:<a@example.com>\r\n");
+    assert_int_equal(F.s.state, SMTPD_S_MAIL); /* RCPT waits for room */
+    F.reply_used = 0;
+    FEED("RCPT TO:<a@example.com>\r\n");
+    assert_int_equal(F.s.state, SMTPD_S_RCPT);
+}
+
 /* --- AUTH --- */
 
 /* auth_required, TLS active, EHLO done; replies cleared. */
@@ -1660,6 +1798,68 @@ static void test_auth_before_ehlo(void **state)
     assert_int_equal(F.auth_checks, 0);
 }
 
+/* Whether AUTH is required could not be read (busy or damaged database):
+ * the session fails closed with a temporary 454 at MAIL, and AUTH still
+ * works for a client that has the credentials. */
+static void test_auth_gate_unknown(void **state)
+{
+    (void)state;
+    start_cfg(1, SMTPD_AUTH_UNKNOWN, MAX_SIZE);
+    EXPECT(GREETING);
+    FEED("EHLO client.test\r\nMAIL FROM:<s@x.org>\r\nRCPT TO:<a@example.com>\r\nDATA\r\n");
+    EXPECT(EHLO_STARTTLS "454 4.7.0 Temporary authentication failure; try again later\r\n"
+           R_NEED_MAIL R_NEED_RCPT);
+    assert_int_equal(F.begins, 0);
+    /* without TLS too (no AUTH offered there) */
+    start_cfg(0, SMTPD_AUTH_UNKNOWN, MAX_SIZE);
+    FEED("HELO client.test\r\nMAIL FROM:<>\r\n");
+    EXPECT(GREETING "250 " HOST "\r\n"
+                    "454 4.7.0 Temporary authentication failure; try again later\r\n");
+    /* after STARTTLS, AUTH is offered and, once it succeeded, mail is taken */
+    start_cfg(1, SMTPD_AUTH_UNKNOWN, MAX_SIZE);
+    FEED("EHLO client.test\r\nSTARTTLS\r\n");
+    smtpd_tls_started(&F.s);
+    clear();
+    FEED("EHLO client.test\r\nMAIL FROM:<s@x.org>\r\nAUTH PLAIN AHUAcA==\r\n"
+         "MAIL FROM:<s@x.org>\r\n");
+    EXPECT(EHLO_AUTH "454 4.7.0 Temporary authentication failure; try again later\r\n" R_AUTH_OK
+           R_SENDER_OK);
+}
+
+/* AUTH lines and decoded credentials do not linger in the session. */
+static void test_auth_secrets_wiped(void **state)
+{
+    (void)state;
+    static const char zero[SMTPD_LINE_MAX + 1];
+    start_auth_session();
+    FEED("AUTH PLAIN AHUAcA==\r\n");
+    EXPECT(R_AUTH_OK);
+    assert_memory_equal(F.s.line, zero, sizeof F.s.line);
+    /* a LOGIN user name (which may be a password typed in the wrong field)
+     * goes when the exchange ends, however it ends */
+    start_auth_session();
+    FEED("AUTH LOGIN\r\nc2VjcmV0\r\n"); /* "secret" */
+    EXPECT("334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n");
+    assert_string_equal(F.s.auth_user, "secret"); /* needed until the password */
+    FEED("*\r\n");
+    EXPECT("501 5.0.0 Authentication cancelled\r\n");
+    assert_memory_equal(F.s.auth_user, zero, sizeof F.s.auth_user);
+    assert_memory_equal(F.s.line, zero, sizeof F.s.line);
+    FEED("AUTH LOGIN c2VjcmV0\r\n!!\r\n");
+    EXPECT("334 UGFzc3dvcmQ6\r\n501 5.5.2 Bad base64 in AUTH response\r\n");
+    assert_memory_equal(F.s.auth_user, zero, sizeof F.s.auth_user);
+    FEED("AUTH LOGIN c2VjcmV0\r\ncA==\r\n");
+    EXPECT("334 UGFzc3dvcmQ6\r\n" R_AUTH_BAD);
+    assert_memory_equal(F.s.auth_user, zero, sizeof F.s.auth_user);
+    assert_memory_equal(F.s.line, zero, sizeof F.s.line);
+    /* a session that ends in the middle of a response line */
+    FEED("AUTH PLAIN\r\nAHUAcA");
+    EXPECT("334 \r\n");
+    assert_int_equal(F.s.line_len, 6);
+    smtpd_shutdown(&F.s, "4.4.2 Timeout waiting for the client;");
+    assert_memory_equal(F.s.line, zero, sizeof F.s.line);
+}
+
 /* --- shutdown --- */
 
 static void test_shutdown(void **state)
@@ -1796,6 +1996,9 @@ int main(void)
         T(test_queue_full),
         T(test_failed_commit),
         T(test_store_failures),
+        T(test_no_room_during_data),
+        T(test_no_room_at_begin),
+        T(test_pipelined_burst_backpressure),
         T(test_auth_needs_tls),
         T(test_auth_not_required),
         T(test_auth_plain),
@@ -1806,6 +2009,8 @@ int main(void)
         T(test_auth_cancel_and_bad_input),
         T(test_auth_nul_in_response),
         T(test_auth_before_ehlo),
+        T(test_auth_gate_unknown),
+        T(test_auth_secrets_wiped),
         T(test_shutdown),
         T(test_shutdown_during_data),
         T(test_reject),

@@ -200,7 +200,8 @@ int db_due_list(struct db *db, int64_t now, int limit, db_due_fn fn, void *ctx)
     sqlite3_stmt *st;
     int rc = db_prepare(db,
                         "SELECT r.id, r.message, r.address, r.domain, r.attempts, m.received, "
-                        "m.sender, m.size FROM recipient r JOIN message m ON m.id = r.message "
+                        "m.sender, m.size, r.last_reply = '" DB_RCPT_RESET_REPLY "' "
+                        "FROM recipient r JOIN message m ON m.id = r.message "
                         "WHERE m.state = 'queued' AND r.state IN ('queued','deferred') "
                         "AND r.next_attempt <= ?1 ORDER BY r.message, r.domain, r.id LIMIT ?2",
                         &st);
@@ -219,6 +220,7 @@ int db_due_list(struct db *db, int64_t now, int limit, db_due_fn fn, void *ctx)
         d.received = sqlite3_column_int64(st, 5);
         db_column_text(st, 6, d.sender, sizeof d.sender);
         d.size = (uint64_t)sqlite3_column_int64(st, 7);
+        d.recovered = sqlite3_column_int(st, 8);
         fn(ctx, &d);
     }
     sqlite3_finalize(st);
@@ -260,7 +262,8 @@ static int64_t exec_changes(struct db *db, const char *sql, int64_t a, int64_t b
 
 int64_t db_rcpt_reset_delivering(struct db *db)
 {
-    return exec_changes(db, "UPDATE recipient SET state = 'queued' WHERE state = 'delivering' "
+    return exec_changes(db, "UPDATE recipient SET state = 'queued', next_attempt = 0, "
+                            "last_reply = '" DB_RCPT_RESET_REPLY "' WHERE state = 'delivering' "
                             "AND ?1 = ?1 AND ?2 = ?2", 0, 0);
 }
 

@@ -77,6 +77,7 @@ struct db_due {
     int64_t received;
     char sender[257];
     uint64_t size;
+    int recovered; /* put back by db_rcpt_reset_delivering(), not tried since */
 };
 typedef void (*db_due_fn)(void *ctx, const struct db_due *d);
 /* Recipients 'queued' or 'deferred' with next_attempt <= now, oldest
@@ -84,8 +85,10 @@ typedef void (*db_due_fn)(void *ctx, const struct db_due *d);
 int db_due_list(struct db *db, int64_t now, int limit, db_due_fn fn, void *ctx);
 /* Earliest next_attempt among waiting recipients; 0 when none. */
 int64_t db_next_due(struct db *db);
-/* Recipients left 'delivering' by a reset go back to 'queued' (a crash may
- * duplicate a delivery, never lose one). Returns the count. */
+/* Recipients left 'delivering' by a reset go back to 'queued', due now,
+ * with DB_RCPT_RESET_REPLY as their last reply (a crash may duplicate a
+ * delivery, never lose one). Returns the count. */
+#define DB_RCPT_RESET_REPLY "4.3.0 the attempt was interrupted by a reset of the relay"
 int64_t db_rcpt_reset_delivering(struct db *db);
 int db_rcpt_update(struct db *db, int64_t rcpt_id, const char *state, int32_t attempts,
                    int64_t next_attempt, const char *last_reply, int64_t now);

@@ -36,10 +36,36 @@ struct list_ctx {
     int first_rcpt;
 };
 
+/* "in 5m", "now": when a waiting recipient is tried next. */
+static void format_next(int64_t next_attempt, char *out, size_t cap)
+{
+    int64_t wait = next_attempt - hal_clock_wall();
+    char age[24];
+    format_age(wait, age, sizeof age);
+    if (wait <= 0)
+        snprintf(out, cap, "now");
+    else
+        snprintf(out, cap, "in %s", age);
+}
+
+static int waiting(const struct db_rcpt *r)
+{
+    return strcmp(r->state, "queued") == 0 || strcmp(r->state, "deferred") == 0;
+}
+
+/* A waiting recipient shows why it waits (its last reply, shortened) and
+ * when it is tried next; the whole reply is in `queue show`. */
 static void print_rcpt_inline(void *ctx, const struct db_rcpt *r)
 {
     struct list_ctx *l = ctx;
-    console_printf(l->con, "%s%s (%s)", l->first_rcpt ? "" : ", ", r->address, r->state);
+    console_printf(l->con, "%s%s (%s", l->first_rcpt ? "" : ", ", r->address, r->state);
+    if (waiting(r) && r->last_reply[0]) {
+        char next[32];
+        format_next(r->next_attempt, next, sizeof next);
+        console_printf(l->con, ", next %s: %.60s%s", next, r->last_reply,
+                       strlen(r->last_reply) > 60 ? "..." : "");
+    }
+    console_printf(l->con, ")");
     l->first_rcpt = 0;
 }
 
@@ -78,9 +104,15 @@ static int cmd_queue_list(struct console *con, int argc, char **argv)
 static void print_rcpt_detail(void *ctx, const struct db_rcpt *r)
 {
     struct console *con = ctx;
-    console_printf(con, "  to %s: %s, %d attempt%s%s%s\n", r->address, r->state, (int)r->attempts,
-                   r->attempts == 1 ? "" : "s", r->last_reply[0] ? ", last reply: " : "",
-                   r->last_reply);
+    char next[48] = "";
+    if (waiting(r)) {
+        char when[32];
+        format_next(r->next_attempt, when, sizeof when);
+        snprintf(next, sizeof next, "; next attempt %s", when);
+    }
+    console_printf(con, "  to %s: %s, %d attempt%s%s%s%s\n", r->address, r->state,
+                   (int)r->attempts, r->attempts == 1 ? "" : "s",
+                   r->last_reply[0] ? ", last reply: " : "", r->last_reply, next);
 }
 
 struct header_ctx {
@@ -250,6 +282,9 @@ static int cmd_stats(struct console *con, int argc, char **argv)
                    (unsigned long long)d.delivered, (unsigned long long)d.deferred,
                    (unsigned long long)d.failed, (unsigned long long)d.bounces,
                    (unsigned long long)d.downgrades, (unsigned long)d.in_flight);
+    console_printf(con, "problems  credentials-unreadable %llu reports-not-queued %llu\n",
+                   (unsigned long long)d.creds_unreadable,
+                   (unsigned long long)d.report_failures);
     return 0;
 }
 

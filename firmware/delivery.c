@@ -10,6 +10,7 @@
 #include "db_queue.h"
 #include "dsn.h"
 #include "hal_clock.h"
+#include "hal_rng.h"
 #include "log.h"
 #include "outbound.h"
 #include "retry.h"
@@ -19,6 +20,10 @@
 #define SCAN_LIMIT 200         /* due recipients looked at per scan */
 #define SCAN_INTERVAL_MS 1000  /* look at the queue this often even unkicked */
 #define BUSY_WAIT_S 2          /* a job whose first host is at its limit waits this long */
+/* A recipient whose attempt a reset interrupted is tried again at boot; if
+ * that fails without a reply (the peer may still hold the old connection,
+ * a local artefact), it is tried again this soon, once, uncounted. */
+#define RESET_RETRY_S 3
 
 static struct db *store;
 static char hostname[256];
@@ -71,8 +76,10 @@ static struct outbound_job *job_for(const struct db_due *d)
 static void job_take(struct outbound_job *job, const struct db_due *d)
 {
     int i = job->rcpt_count;
-    if (job_add_rcpt(job, d->rcpt_id, d->address) == 0)
+    if (job_add_rcpt(job, d->rcpt_id, d->address) == 0) {
         job->attempts[i] = d->attempts;
+        job->recovered[i] = d->recovered;
+    }
 }
 
 static int job_busy_for(int64_t rcpt_id)
@@ -100,8 +107,10 @@ static void add_host(void *ctx, const struct db_smarthost *sh)
 
 static uint32_t rand_below(uint32_t n)
 {
-    extern uint32_t fwnet_rand(void);
-    return n ? fwnet_rand() % n : 0;
+    uint32_t v = 0;
+    if (n == 0 || hal_rng_fill(&v, sizeof v) != 0)
+        return 0; /* no entropy: the configured order, still correct */
+    return v % n;
 }
 
 /* The domain's smart hosts, lowest priority first; hosts of equal
@@ -171,18 +180,33 @@ static void keep_headers(int64_t msg_id)
     }
 }
 
-static void bounce(const struct outbound_job *job, const int *failed, int nfailed,
-                   const char *message_id)
+/* dsn_sink_fn into the spool. */
+static int dsn_to_spool(void *ctx, const char *data, size_t len)
+{
+    return spool_write(ctx, (const uint8_t *)data, len) == 0 ? 0 : -1;
+}
+
+static void dsn_committed(void *ctx, int ok, int64_t id)
+{
+    (void)id;
+    *(int *)ctx = ok;
+}
+
+/* Queue the report for the failed recipients (durably) and return 0; or
+ * -1 when it cannot be queued, and then the caller must not record the
+ * failures. Nothing to send (null sender, no bounce address) is 0. */
+static int bounce(const struct outbound_job *job, const int *failed, int nfailed,
+                  const char *message_id)
 {
     if (!job->sender[0] || nfailed == 0)
-        return; /* null senders never get a DSN (RFC 5321 4.5.5) */
+        return 0; /* null senders never get a DSN (RFC 5321 4.5.5) */
     char to[DB_TEXT_MAX + 8], to_sender[DB_TEXT_MAX];
     cfg_setting_get("bounce-address", to, sizeof to);
     cfg_setting_get("bounce-to-sender", to_sender, sizeof to_sender);
     if (strcmp(to_sender, "on") == 0)
         snprintf(to, sizeof to, "%s", job->sender); /* the explicit opt-in */
     if (!to[0])
-        return; /* no bounce address: the failure is only recorded */
+        return 0; /* no bounce address: the failure is only recorded */
     /* RFC 3464 Remote-MTA names a host, not "host:port". */
     char remote_mta[300];
     snprintf(remote_mta, sizeof remote_mta, "%s", job->smarthost);
@@ -215,25 +239,30 @@ static void bounce(const struct outbound_job *job, const int *failed, int nfaile
                                           r->code ? remote_mta : ""};
         info.rcpt_count++;
     }
+    /* Streamed into the queue chunk by chunk: any number of recipients
+     * with replies of any length make one complete report. */
     static struct spool_msg msg;
-    static char text[16384];
-    size_t n = dsn_compose(text, sizeof text, &info);
     struct db_msg_new m = {info.now, "", "[local]", hostname};
     static const char *rcpt[1];
     rcpt[0] = to;
-    if (n == 0 || spool_begin(&msg, &m) != 0 || spool_write(&msg, (uint8_t *)text, n) != 0) {
-        log_err("dlv", "cannot queue a DSN for message %lld", (long long)job->msg_id);
+    int ok = 0;
+    if (spool_begin(&msg, &m) != 0 || dsn_write_report(&info, dsn_to_spool, &msg) != 0 ||
+        spool_write(&msg, dsn_headers, dsn_headers_len) != 0 || /* text/rfc822-headers */
+        dsn_write_trailer(&info, dsn_to_spool, &msg) != 0) {
         spool_abort(&msg);
-        return;
+    } else {
+        spool_finish(&msg, rcpt, 1, dsn_committed, &ok);
+        spool_flush(); /* now, durably: the failures are recorded only after it */
     }
-    /* The original headers, as text/rfc822-headers (kept by on_done). */
-    spool_write(&msg, dsn_headers, dsn_headers_len);
-    n = dsn_trailer(text, sizeof text, &info);
-    spool_write(&msg, (uint8_t *)text, n);
-    spool_finish(&msg, rcpt, 1, NULL, NULL);
-    spool_flush(); /* now: the static message is reused by the next DSN */
+    if (!ok) {
+        stats.report_failures++;
+        log_err("dlv", "cannot queue a DSN for message %lld; its failed recipients stay queued",
+                (long long)job->msg_id);
+        return -1;
+    }
     stats.bounces++;
     log_info("dlv", "DSN for message %lld queued to %s", (long long)job->msg_id, to);
+    return 0;
 }
 
 static int record(struct outbound_job *job, int i, const char *state, const char *outcome,
@@ -259,12 +288,18 @@ static int record(struct outbound_job *job, int i, const char *state, const char
     return db_history_add(store, &h);
 }
 
-static void on_done(void *ctx, struct outbound_job *job)
+enum outcome { DELIVERED, FAILED, DEFERRED };
+
+/* Record what happened to every recipient of a finished job: delivered,
+ * failed (after its report is queued) or deferred (next attempt by the
+ * backoff; failed with 5.4.7 once the queue lifetime is over); delete the
+ * message when nobody is left. Frees the job. */
+static void finish_job(struct outbound_job *job)
 {
-    (void)ctx;
-    enum { DELIVERED, FAILED, DEFERRED };
-    static char replies[OUTBOUND_JOB_RCPTS][OUTBOUND_REPLY_MAX + 16];
+    static char replies[OUTBOUND_JOB_RCPTS][OUTBOUND_REPLY_MAX + 64];
     int outcome[OUTBOUND_JOB_RCPTS];
+    int32_t attempts[OUTBOUND_JOB_RCPTS];
+    int64_t next[OUTBOUND_JOB_RCPTS];
     int64_t now = hal_clock_wall();
     int64_t initial = cfg_setting_int("retry-initial"), max = cfg_setting_int("retry-max");
     int64_t lifetime = cfg_setting_int("queue-lifetime");
@@ -282,6 +317,8 @@ static void on_done(void *ctx, struct outbound_job *job)
             snprintf(reply, sizeof replies[i], "%d %s", r->code, r->text);
         else
             snprintf(reply, sizeof replies[i], "%s", r->text);
+        attempts[i] = job->attempts[i] + 1;
+        next[i] = now + retry_delay(initial, max, attempts[i]);
         if (r->code >= 200 && r->code < 300) {
             outcome[i] = DELIVERED;
         } else if (r->permanent) {
@@ -297,32 +334,46 @@ static void on_done(void *ctx, struct outbound_job *job)
             outcome[i] = FAILED;
         } else {
             outcome[i] = DEFERRED;
+            if (job->recovered[i] && r->code == 0) {
+                /* The first try after a reset found no answer: likely the
+                 * old connection still open on the other side, our
+                 * artefact. Soon again, and it does not count. */
+                attempts[i] = job->attempts[i];
+                next[i] = now + RESET_RETRY_S;
+            }
         }
         if (outcome[i] == FAILED)
             failed[nfailed++] = i;
     }
     /* The report is queued before the failures are recorded: a reset in
      * between retries the recipients and may report twice, but a failure
-     * is never recorded without its report. */
+     * is never recorded without its report. When it cannot be queued, the
+     * failures are not recorded at all: they wait and are tried again. */
     if (nfailed) {
         keep_headers(job->msg_id);
-        bounce(job, failed, nfailed, message_id);
+        if (bounce(job, failed, nfailed, message_id) != 0) {
+            for (int k = 0; k < nfailed; k++) {
+                int i = failed[k];
+                char was[OUTBOUND_REPLY_MAX + 64];
+                snprintf(was, sizeof was, "%s", replies[i]);
+                snprintf(replies[i], sizeof replies[i],
+                         "4.3.0 failure report could not be queued; trying again: %.200s", was);
+                outcome[i] = DEFERRED;
+            }
+        }
     }
 
-    db_sync_full(store, 1);
-    int rc = db_begin(store);
+    int rc = db_begin(store); /* durable: outcomes and deletions */
     for (int i = 0; i < job->rcpt_count && rc == DB_OK; i++) {
-        int32_t attempts = job->attempts[i] + 1;
         if (outcome[i] == DELIVERED) {
-            rc = record(job, i, "delivered", "delivered", attempts, 0, replies[i], now,
+            rc = record(job, i, "delivered", "delivered", attempts[i], 0, replies[i], now,
                         message_id);
             stats.delivered++;
         } else if (outcome[i] == FAILED) {
-            rc = record(job, i, "failed", "failed", attempts, 0, replies[i], now, message_id);
+            rc = record(job, i, "failed", "failed", attempts[i], 0, replies[i], now, message_id);
             stats.failed++;
         } else {
-            rc = record(job, i, "deferred", NULL, attempts,
-                        now + retry_delay(initial, max, attempts), replies[i], now, NULL);
+            rc = record(job, i, "deferred", NULL, attempts[i], next[i], replies[i], now, NULL);
             stats.deferred++;
         }
     }
@@ -346,6 +397,12 @@ static void on_done(void *ctx, struct outbound_job *job)
                            now + retry_delay(initial, max, 1), replies[i], now);
     }
     job->in_use = 0;
+}
+
+static void on_done(void *ctx, struct outbound_job *job)
+{
+    (void)ctx;
+    finish_job(job);
     stats.in_flight--;
     dlv_kick();
 }
@@ -370,23 +427,28 @@ static const struct outbound_ops ops = {
     .next = on_next,
 };
 
-static void no_route(struct outbound_job *job, const char *domain, int64_t now)
+/* The domain has no smart host (deleted meanwhile, or a bounce address
+ * outside every domain): a temporary failure like any other, so the mail
+ * ages, is retried with the backoff and fails with 5.4.7 at the queue
+ * lifetime, instead of waiting forever. */
+static void no_route(struct outbound_job *job, const char *domain)
 {
-    char why[160];
-    snprintf(why, sizeof why, "no smart host for %s (smarthost add %s ...)", domain, domain);
-    int64_t wait = cfg_setting_int("retry-initial");
-    db_sync_full(store, 0);
-    for (int i = 0; i < job->rcpt_count; i++)
-        db_rcpt_update(store, job->rcpt_ids[i], "queued", job->attempts[i], now + wait, why, now);
-    job->in_use = 0;
+    snprintf(job->smarthost, sizeof job->smarthost, "%s", "");
+    snprintf(job->tls, sizeof job->tls, "%s", "");
+    for (int i = 0; i < job->rcpt_count; i++) {
+        struct outbound_result *r = &job->results[i];
+        memset(r, 0, sizeof *r);
+        snprintf(r->text, sizeof r->text, "4.4.0 no smart host for %.100s (smarthost add %.100s ...)",
+                 domain, domain);
+    }
+    finish_job(job);
 }
 
 /* The job's recipients are being delivered: a reset from here on puts them
  * back in the queue at boot. Frees the job when that cannot be recorded. */
 static int mark_delivering(struct outbound_job *job, int64_t now)
 {
-    db_sync_full(store, 0);
-    int rc = db_begin(store);
+    int rc = db_begin_staging(store); /* a reset requeues them anyway */
     for (int i = 0; i < job->rcpt_count && rc == DB_OK; i++)
         rc = db_rcpt_update(store, job->rcpt_ids[i], "delivering", job->attempts[i], 0, "", now);
     if (rc == DB_OK)
@@ -403,17 +465,22 @@ static void launch(struct outbound_job *job, const char *domain, int64_t now)
 {
     static struct outbound_route route;
     if (load_route(domain, &route) <= 0) {
-        no_route(job, domain, now);
+        no_route(job, domain);
         return;
     }
     /* Lower priority is tried first; a busy first choice waits rather than
      * sending mail to a host the administrator ranked lower. */
     if (outbound_count(route.hosts[0].id) >= cfg_setting_int("smarthost-connections")) {
         /* Step aside for a moment, so the next scans reach other domains
-         * instead of finding the same busy rows first. */
-        db_sync_full(store, 0);
-        for (int i = 0; i < job->rcpt_count; i++)
-            db_rcpt_postpone(store, job->rcpt_ids[i], now + BUSY_WAIT_S);
+         * instead of finding the same busy rows first. Staging: losing
+         * this to a power cut only makes them due a little earlier. */
+        int rc = db_begin_staging(store);
+        for (int i = 0; i < job->rcpt_count && rc == DB_OK; i++)
+            rc = db_rcpt_postpone(store, job->rcpt_ids[i], now + BUSY_WAIT_S);
+        if (rc == DB_OK)
+            rc = db_commit(store);
+        if (rc != DB_OK)
+            db_rollback(store);
         job->in_use = 0;
         return;
     }
@@ -494,6 +561,7 @@ int dlv_init(struct db *db, const char *name)
     store = db;
     snprintf(hostname, sizeof hostname, "%s", name);
     memset(jobs, 0, sizeof jobs);
+    memset(&stats, 0, sizeof stats); /* counters are since boot */
     kicked = 1;
     if (!db)
         return -1;
@@ -528,4 +596,5 @@ void dlv_stats(struct dlv_stats *st)
 {
     *st = stats;
     st->downgrades = outbound_downgrades();
+    st->creds_unreadable = outbound_creds_unreadable();
 }

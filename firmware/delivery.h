@@ -20,6 +20,8 @@ void dlv_kick(void);
 
 struct dlv_stats {
     uint64_t delivered, deferred, failed, bounces, downgrades;
+    uint64_t report_failures;  /* DSNs that could not be queued (failures kept queued) */
+    uint64_t creds_unreadable; /* attempts deferred: a smart host's credentials did not open */
     uint32_t in_flight;
 };
 void dlv_stats(struct dlv_stats *st);

@@ -68,7 +68,29 @@ _Static_assert(CRYPTO_TLS_MAX >= OUTBOUND_CONNECTIONS, "a TLS session per connec
 
 static struct conn conns[OUTBOUND_CONNECTIONS];
 static uint64_t downgrades;
+static uint64_t creds_unreadable;
 static char helo_name[256];
+
+/* lwIP frees a pcb inside altcp_abort(); a recv/sent/poll/connected
+ * callback whose own pcb was aborted must return ERR_ABRT, or lwIP goes
+ * on using the freed pcb. Callbacks note their pcb here, close_pcb()
+ * notes an abort of it, and the callback returns cb_result(). */
+static struct altcp_pcb *cb_pcb;
+static int cb_aborted;
+
+static void cb_enter(struct altcp_pcb *pcb)
+{
+    cb_pcb = pcb;
+    cb_aborted = 0;
+}
+
+static err_t cb_result(void)
+{
+    err_t e = cb_aborted ? ERR_ABRT : ERR_OK;
+    cb_pcb = NULL;
+    cb_aborted = 0;
+    return e;
+}
 
 static void conn_next_host(struct conn *c);
 static void conn_finish(struct conn *c);
@@ -108,6 +130,7 @@ void outbound_reload_ca(void)
 }
 
 uint64_t outbound_downgrades(void) { return downgrades; }
+uint64_t outbound_creds_unreadable(void) { return creds_unreadable; }
 
 int outbound_count(int64_t smarthost_id)
 {
@@ -158,15 +181,29 @@ static void close_pcb(struct conn *c)
         struct altcp_pcb *pcb = c->pcb;
         c->pcb = NULL;
         tcputil_detach(pcb);
-        if (altcp_close(pcb) != ERR_OK)
+        if (altcp_close(pcb) != ERR_OK) {
             altcp_abort(pcb);
+            if (pcb == cb_pcb)
+                cb_aborted = 1;
+        }
     }
     if (c->tls) {
         crypto_tls_free(c->tls);
         c->tls = NULL;
     }
     c->handshaking = 0;
+    crypto_wipe(c->tx, c->tx_len);
     c->tx_len = 0;
+}
+
+/* The first n bytes of tx went out (to TCP, which copied them, or into
+ * the TLS session). tx may hold an AUTH line: wipe what is no longer
+ * needed, including the copy a move leaves behind. */
+static void tx_consumed(struct conn *c, size_t n)
+{
+    memmove(c->tx, c->tx + n, c->tx_len - n);
+    c->tx_len -= n;
+    crypto_wipe(c->tx + c->tx_len, n);
 }
 
 /* Move composed plaintext through TLS (when on) into TCP. */
@@ -176,10 +213,8 @@ static void flush(struct conn *c)
         return;
     if (c->tls && !c->handshaking && c->tx_len) {
         int n = crypto_tls_write(c->tls, c->tx, c->tx_len);
-        if (n > 0) {
-            memmove(c->tx, c->tx + n, c->tx_len - (size_t)n);
-            c->tx_len -= (size_t)n;
-        }
+        if (n > 0)
+            tx_consumed(c, (size_t)n);
     }
     const uint8_t *out;
     size_t len;
@@ -195,12 +230,10 @@ static void flush(struct conn *c)
     if (len > 0xFFFF)
         len = 0xFFFF;
     if (len && altcp_write(c->pcb, out, (u16_t)len, TCP_WRITE_FLAG_COPY) == ERR_OK) {
-        if (c->tls) {
+        if (c->tls)
             crypto_tls_output_consumed(c->tls, len);
-        } else {
-            memmove(c->tx, c->tx + len, c->tx_len - len);
-            c->tx_len -= len;
-        }
+        else
+            tx_consumed(c, len);
     }
     altcp_output(c->pcb);
 }
@@ -362,7 +395,6 @@ static void op_done(void *ctx, enum smtpc_error err, const struct smtpc_result *
          * Reconnect at once to the same host without STARTTLS. */
         log_warn("out", "%s: TLS failed; delivering without TLS (downgrade)", host(c)->host);
         if (cfg_db()) {
-            db_sync_full(cfg_db(), 0);
             db_smarthost_tls_result(cfg_db(), host(c)->id, 1);
         }
         downgrades++;
@@ -419,7 +451,6 @@ static void tls_progress(struct conn *c)
         if (r == 0) {
             snprintf(c->tls_desc, sizeof c->tls_desc, "%s %s", info.version, info.cipher);
             if (host(c)->tls_failing && cfg_db()) {
-                db_sync_full(cfg_db(), 0);
                 db_smarthost_tls_result(cfg_db(), host(c)->id, 0); /* TLS works again */
             }
             event(c, "== TLS %s, cipher %s, certificate %s, verify: %s", info.version,
@@ -457,19 +488,19 @@ static void feed_tls(struct conn *c)
     }
 }
 
-static err_t on_recv(void *arg, struct altcp_pcb *pcb, struct pbuf *p, err_t err)
+static void on_recv_do(void *arg, struct altcp_pcb *pcb, struct pbuf *p, err_t err)
 {
     struct conn *c = arg;
     if (!c) {
         tcputil_drop(pcb, p);
-        return ERR_OK;
+        return;
     }
     if (!p || err != ERR_OK) {
         if (p)
             pbuf_free(p);
         if (c->smtpc_live)
             smtpc_closed(&c->smtpc);
-        return ERR_OK;
+        return;
     }
     if (c->tls) {
         if (c->pending)
@@ -490,10 +521,16 @@ static err_t on_recv(void *arg, struct altcp_pcb *pcb, struct pbuf *p, err_t err
     }
     if (c->used && c->pcb == pcb)
         pump(c);
-    return ERR_OK;
 }
 
-static err_t on_sent(void *arg, struct altcp_pcb *pcb, u16_t len)
+static err_t on_recv(void *arg, struct altcp_pcb *pcb, struct pbuf *p, err_t err)
+{
+    cb_enter(pcb);
+    on_recv_do(arg, pcb, p, err);
+    return cb_result();
+}
+
+static void on_sent_do(void *arg, struct altcp_pcb *pcb, u16_t len)
 {
     (void)pcb;
     (void)len;
@@ -503,7 +540,13 @@ static err_t on_sent(void *arg, struct altcp_pcb *pcb, u16_t len)
         c->deadline = hal_clock_ms() + (uint32_t)cfg_setting_int("smtp-command-timeout") * 1000u;
         pump(c);
     }
-    return ERR_OK;
+}
+
+static err_t on_sent(void *arg, struct altcp_pcb *pcb, u16_t len)
+{
+    cb_enter(pcb);
+    on_sent_do(arg, pcb, len);
+    return cb_result();
 }
 
 static void on_err(void *arg, err_t err)
@@ -527,12 +570,12 @@ static void on_err(void *arg, err_t err)
     conn_next_host(c);
 }
 
-static err_t on_poll(void *arg, struct altcp_pcb *pcb)
+static void on_poll_do(void *arg, struct altcp_pcb *pcb)
 {
     (void)pcb;
     struct conn *c = arg;
     if (!c)
-        return ERR_OK;
+        return;
     if ((int32_t)(hal_clock_ms() - c->deadline) > 0) {
         if (c->smtpc_live) {
             smtpc_abort(&c->smtpc, "4.4.2 timeout waiting for the smart host");
@@ -544,18 +587,53 @@ static err_t on_poll(void *arg, struct altcp_pcb *pcb)
             c->route_idx++;
             conn_next_host(c);
         }
-        return ERR_OK;
+        return;
     }
     pump(c);
-    return ERR_OK;
 }
 
-static err_t on_connected(void *arg, struct altcp_pcb *pcb, err_t err)
+static err_t on_poll(void *arg, struct altcp_pcb *pcb)
+{
+    cb_enter(pcb);
+    on_poll_do(arg, pcb);
+    return cb_result();
+}
+
+/* Why the mail waits when a row's credentials do not open. */
+static void creds_unreadable_note(struct conn *c)
+{
+    const struct db_smarthost *h = host(c);
+    creds_unreadable++;
+    snprintf(c->last_error, sizeof c->last_error,
+             "4.7.0 stored credentials for smart host %lld cannot be read; set them again with "
+             "smarthost set %lld user ...", (long long)h->id, (long long)h->id);
+    event(c, "!! %s", c->last_error);
+    log_warn("out", "%s", c->last_error);
+}
+
+/* A row with a user whose stored password does not open (database from
+ * another unit, crypto not started, a damaged value) must not be tried
+ * without AUTH: the server would refuse the mail and it would bounce for
+ * a fault of ours. Skip it (and defer, when no other host takes it). */
+static int credentials_usable(struct conn *c)
+{
+    const struct db_smarthost *h = host(c);
+    if (!h->username[0])
+        return 1;
+    int n = cfg_smarthost_password(h, c->password, sizeof c->password);
+    crypto_wipe(c->password, sizeof c->password);
+    if (n >= 0)
+        return 1;
+    creds_unreadable_note(c);
+    return 0;
+}
+
+static void on_connected_do(void *arg, struct altcp_pcb *pcb, err_t err)
 {
     (void)pcb;
     struct conn *c = arg;
     if (!c || err != ERR_OK)
-        return ERR_OK;
+        return;
     const struct db_smarthost *h = host(c);
     event(c, "== connected to %s port %d", h->host, (int)h->port);
     static const struct {
@@ -569,11 +647,18 @@ static err_t on_connected(void *arg, struct altcp_pcb *pcb, err_t err)
         if (strcmp(h->tls, policies[i].name) == 0)
             cfg.tls = policies[i].policy;
     c->password[0] = '\0';
-    if (h->username[0] && cfg_smarthost_password(h, c->password, sizeof c->password) >= 0) {
+    if (h->username[0] && cfg_smarthost_password(h, c->password, sizeof c->password) < 0) {
+        /* It opened before connecting (credentials_usable): a change of
+         * the row meanwhile. Never go on without the AUTH it asks for. */
+        creds_unreadable_note(c);
+        close_pcb(c);
+        c->route_idx++;
+        conn_next_host(c);
+        return;
+    }
+    if (h->username[0]) {
         cfg.user = h->username;
         cfg.password = c->password;
-    } else if (h->username[0]) {
-        event(c, "!! the stored password does not open on this device; set it again");
     }
     c->deadline = hal_clock_ms() + (uint32_t)cfg_setting_int("smtp-command-timeout") * 1000u;
     c->tls_desc[0] = '\0';
@@ -584,12 +669,18 @@ static err_t on_connected(void *arg, struct altcp_pcb *pcb, err_t err)
         fail_open_rcpts(c, c->last_error);
         report_job(c);
         conn_finish(c);
-        return ERR_OK;
+        return;
     }
     crypto_wipe(c->password, sizeof c->password);
     c->smtpc_live = 1;
     pump(c);
-    return ERR_OK;
+}
+
+static err_t on_connected(void *arg, struct altcp_pcb *pcb, err_t err)
+{
+    cb_enter(pcb);
+    on_connected_do(arg, pcb, err);
+    return cb_result();
 }
 
 static void connect_addr(struct conn *c, const ip_addr_t *addr)
@@ -665,6 +756,11 @@ static void conn_next_host(struct conn *c)
     }
     c->job_sent = 0;
     const struct db_smarthost *h = host(c);
+    if (!credentials_usable(c)) {
+        c->route_idx++;
+        conn_next_host(c);
+        return;
+    }
     ip_addr_t addr;
     if (ipaddr_aton(h->host, &addr)) {
         connect_addr(c, &addr);

@@ -43,6 +43,7 @@ struct outbound_job {
     int rcpt_count;
     int64_t rcpt_ids[OUTBOUND_JOB_RCPTS];
     int32_t attempts[OUTBOUND_JOB_RCPTS]; /* before this one (queue runner's) */
+    uint8_t recovered[OUTBOUND_JOB_RCPTS]; /* first try after a reset interrupted one */
     const char *rcpts[OUTBOUND_JOB_RCPTS];
     char arena[OUTBOUND_JOB_ARENA];
     size_t arena_used;
@@ -75,6 +76,9 @@ void outbound_cancel(void *ctx);
 /* TLS handshakes that failed under policy `may`, so that mail went on in
  * plaintext, since boot. */
 uint64_t outbound_downgrades(void);
+/* Attempts that skipped a smart host because its stored credentials could
+ * not be read (the mail is deferred, never sent without AUTH), since boot. */
+uint64_t outbound_creds_unreadable(void);
 /* Reload the trusted CAs after `tls ca` changed them. */
 void outbound_reload_ca(void);
 

@@ -103,10 +103,20 @@ static int valid_address(const char *a, int empty_ok)
 
 /* --- state --- */
 
+/* memset() on a buffer that is about to go out of scope may be dropped
+ * by the compiler as a dead store; a write through a volatile pointer
+ * cannot be. For anything that held a secret. */
+static void wipe(void *p, size_t n)
+{
+    volatile uint8_t *v = p;
+    while (n--)
+        *v++ = 0;
+}
+
 static void wipe_credentials(struct smtpc *c)
 {
-    memset(c->user, 0, sizeof c->user);
-    memset(c->pass, 0, sizeof c->pass);
+    wipe(c->user, sizeof c->user);
+    wipe(c->pass, sizeof c->pass);
 }
 
 /* Every state change goes through here. */
@@ -121,12 +131,16 @@ static void set_state(struct smtpc *c, enum smtpc_state next)
 
 /* --- output --- */
 
+/* The output may hold an AUTH line: no copy of a byte outlives its
+ * sending, neither where it was taken from nor where a move left it. */
 static size_t out_free(struct smtpc *c)
 {
     if (c->out_head > 0) {
+        size_t old_tail = c->out_tail;
         memmove(c->out, c->out + c->out_head, c->out_tail - c->out_head);
         c->out_tail -= c->out_head;
         c->out_head = 0;
+        wipe(c->out + c->out_tail, old_tail - c->out_tail);
     }
     return sizeof c->out - c->out_tail;
 }
@@ -159,7 +173,7 @@ static int command(struct smtpc *c, const char *shown, const char *fmt, ...)
     int n = vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
     int rc = n < 0 || (size_t)n >= sizeof buf - 2 ? -1 : put_line(c, shown, buf, (size_t)n, 0);
-    memset(buf, 0, sizeof buf); /* AUTH lines carry secrets */
+    wipe(buf, sizeof buf); /* AUTH lines carry secrets */
     return rc;
 }
 
@@ -179,11 +193,28 @@ static void finish(struct smtpc *c)
     c->ops->done(c->ctx, c->err, &c->why);
 }
 
+/* A server that did not offer AUTH, to a row that has credentials, may
+ * refuse mail only because it never asked for them (AUTH offered on
+ * another port, after a configuration change on its side...): that is
+ * our side's problem to fix, not a reason to bounce. */
+static void auth_skipped_temp(struct smtpc_result *t, const struct smtpc_result *r)
+{
+    *t = *r;
+    t->status = SMTPC_TEMP;
+    snprintf(t->text, sizeof t->text, "%.180s (AUTH was not offered, so the credentials were not "
+             "sent; kept queued)", r->text);
+}
+
 static void rcpt_final(struct smtpc *c, int i, const struct smtpc_result *r)
 {
     if (c->rstate[i] == SMTPC_R_FINAL)
         return;
     c->rstate[i] = SMTPC_R_FINAL;
+    struct smtpc_result t;
+    if (c->auth_skipped && r->status == SMTPC_PERM) {
+        auth_skipped_temp(&t, r);
+        r = &t;
+    }
     c->ops->rcpt_result(c->ctx, i, r);
     if (--c->results_left == 0) {
         c->messages++;
@@ -375,7 +406,9 @@ static void start_auth(struct smtpc *c)
     if (!(c->caps.flags & SMTPC_CAP_AUTH)) {
         /* The connection is as protected as the row demands and the server
          * does not ask for AUTH: it accepts our mail without it. */
-        event(c, SMTPC_EV_STEP, "AUTH: not offered by the server; continuing without AUTH");
+        event(c, SMTPC_EV_STEP, "AUTH: not offered by the server; continuing without AUTH "
+                                "(a refusal will be taken as temporary)");
+        c->auth_skipped = 1;
         go_ready(c);
         return;
     }
@@ -393,8 +426,8 @@ static void start_auth(struct smtpc *c)
         n += pl;
         b64_encode(raw, n, enc);
         int rc = command(c, "AUTH PLAIN (credentials hidden)", "AUTH PLAIN %s", enc);
-        memset(raw, 0, sizeof raw);
-        memset(enc, 0, sizeof enc);
+        wipe(raw, sizeof raw);
+        wipe(enc, sizeof enc);
         if (rc != 0) {
             overflow(c);
             return;
@@ -538,7 +571,7 @@ static int login_line(struct smtpc *c, const char *secret)
     char enc[B64_ENCODED_LEN(SMTPC_PASS_MAX > SMTPC_USER_MAX ? SMTPC_PASS_MAX : SMTPC_USER_MAX) + 1];
     b64_encode((const uint8_t *)secret, strlen(secret), enc);
     int rc = command(c, "(credentials hidden)", "%s", enc);
-    memset(enc, 0, sizeof enc);
+    wipe(enc, sizeof enc);
     return rc;
 }
 
@@ -856,6 +889,7 @@ size_t smtpc_pump(struct smtpc *c, size_t room)
         if (n == 0)
             break;
         c->ops->write(c->ctx, c->out + c->out_head, n);
+        wipe(c->out + c->out_head, n); /* see out_free */
         c->out_head += n;
         total += n;
         if (c->out_head == c->out_tail)

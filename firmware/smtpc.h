@@ -39,7 +39,11 @@
  *   protocol errors, the connection dropping, smtpc_abort());
  * - done() is called exactly once, last; nothing is called after it;
  * - credentials are sent only after TLS is up, unless the smart host row
- *   sets auth_plaintext; they never appear in an event;
+ *   sets auth_plaintext; they never appear in an event, and no copy of
+ *   them stays in the engine's memory once they were written;
+ * - when credentials are configured but the server does not offer AUTH,
+ *   the mail is tried without it, and any refusal is reported as
+ *   temporary (SMTPC_TEMP): it may be the missing AUTH, so never a bounce;
  * - after the 220 to STARTTLS, nothing the server sent in plaintext is
  *   believed: the rest of that read is discarded and every capability is
  *   forgotten until the EHLO over TLS;
@@ -246,6 +250,7 @@ struct smtpc {
     struct smtpc_caps caps;
     int tls_active;
     int authenticated;
+    int auth_skipped; /* credentials configured, AUTH not offered: 5xx count as 4xx */
     unsigned tls_starts; /* 220s to STARTTLS seen: tells smtpc_feed to drop the rest */
     size_t discarded;    /* plaintext octets dropped after the 220 to STARTTLS */
     unsigned messages;   /* messages finished on this connection */

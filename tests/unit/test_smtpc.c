@@ -1094,7 +1094,8 @@ static void test_starttls_injection(void **state)
     assert_int_equal(F.c.caps.auth, 0);
     assert_int_equal(F.c.state, SMTPC_S_READY);
     assert_non_null(
-        strstr(buf_str(&F.ev), "T AUTH: not offered by the server; continuing without AUTH\n"));
+        strstr(buf_str(&F.ev), "T AUTH: not offered by the server; continuing without AUTH "
+                               "(a refusal will be taken as temporary)\n"));
     EXPECT_W("");
     send_n(1, "x\r\n");
     EXPECT_W(W_MAIL W_RCPT_A W_DATA);
@@ -1318,6 +1319,108 @@ static void test_auth_failed(void **state)
     EXPECT_W("STARTTLS\r\n" W_EHLO "QUIT\r\n");
     S("221 bye\r\n");
     assert_done(SMTPC_E_AUTH_MECH);
+}
+
+/* Credentials configured, TLS up, but the server offers no AUTH: the mail
+ * is tried without, and a refusal (at MAIL, RCPT or after the data) may be
+ * the missing AUTH: temporary, never a bounce. Issue 8. */
+static void test_auth_skipped_refusal_is_temporary(void **state)
+{
+    (void)state;
+    struct smtpc_config cfg = cfg_creds(SMTPC_TLS_ENCRYPT, 0, 0);
+    start(&cfg);
+    F.tls_sync = 1;
+    greet_ehlo(EHLO_TLS);
+    S("220 go\r\n");
+    S(EHLO_PIPE); /* over TLS: no AUTH keyword */
+    assert_int_equal(F.c.state, SMTPC_S_READY);
+    assert_false(F.c.authenticated);
+    EXPECT_W("STARTTLS\r\n" W_EHLO);
+    send_n(2, "x\r\n");
+    EXPECT_W(W_BATCH2);
+    S("250 ok\r\n550 5.7.1 relaying denied\r\n250 ok\r\n354 go\r\n");
+    EXPECT_W("x\r\n.\r\n");
+    S("554 5.7.1 authentication required\r\n");
+    assert_int_equal(F.res[0][0].status, SMTPC_TEMP);
+    assert_int_equal(F.res[0][0].code, 550);
+    assert_non_null(strstr(F.res[0][0].text, "relaying denied"));
+    assert_non_null(strstr(F.res[0][0].text, "AUTH was not offered"));
+    assert_int_equal(F.res[0][1].status, SMTPC_TEMP);
+    assert_int_equal(F.res[0][1].code, 554);
+    /* MAIL refused: the same */
+    send_n(1, "y\r\n");
+    EXPECT_W(W_MAIL W_RCPT_A W_DATA);
+    S("250 ok\r\n530 5.7.0 must authenticate\r\n554 no valid recipients\r\n554 no\r\n");
+    assert_int_equal(F.res[1][0].status, SMTPC_TEMP);
+    assert_int_equal(F.res[1][0].code, 530);
+
+    /* Without credentials the same refusal is permanent (no change). */
+    struct smtpc_config plain = cfg_tls(SMTPC_TLS_ENCRYPT);
+    start(&plain);
+    F.tls_sync = 1;
+    greet_ehlo(EHLO_TLS);
+    S("220 go\r\n");
+    S(EHLO_PIPE);
+    send_n(1, "x\r\n");
+    S("250 ok\r\n550 5.7.1 relaying denied\r\n554 no\r\n");
+    assert_result(0, 0, SMTPC_PERM, 550, "5.7.1", "5.7.1 relaying denied");
+
+    /* AUTH offered and accepted: a later refusal is the server's verdict. */
+    start(&cfg);
+    F.tls_sync = 1;
+    greet_ehlo(EHLO_TLS);
+    S("220 go\r\n");
+    S(EHLO_AUTH);
+    S("235 ok\r\n");
+    send_n(1, "x\r\n");
+    S("250 ok\r\n550 5.1.1 no such user\r\n554 no\r\n");
+    assert_result(0, 0, SMTPC_PERM, 550, "5.1.1", "5.1.1 no such user");
+}
+
+/* Scan the engine's whole memory for a secret. */
+static int engine_holds(const void *needle, size_t n)
+{
+    const uint8_t *p = (const uint8_t *)&F.c;
+    for (size_t i = 0; i + n <= sizeof F.c; i++)
+        if (memcmp(p + i, needle, n) == 0)
+            return 1;
+    return 0;
+}
+
+/* Once the AUTH line is written, no copy of it stays in the engine: not
+ * in the credentials, not in the output queue, not where a move of the
+ * queue left one. Issue 8. */
+static void test_auth_line_not_kept(void **state)
+{
+    (void)state;
+    struct smtpc_config cfg = cfg_creds(SMTPC_TLS_ENCRYPT, 0, 0);
+    start(&cfg);
+    F.tls_sync = 1;
+    greet_ehlo(EHLO_TLS);
+    S("220 go\r\n");
+    /* little room: the line goes out in pieces, the queue is moved */
+    F.room = 7;
+    S(EHLO_AUTH);
+    for (int i = 0; i < 200 && smtpc_want_write(&F.c); i++)
+        pump();
+    assert_non_null(strstr(buf_str(&F.wall), "AUTH PLAIN " PLAIN_B64 "\r\n"));
+    assert_false(engine_holds(PLAIN_B64, strlen(PLAIN_B64)));
+    assert_false(engine_holds(PLAIN_B64 + 8, 8));
+    S("235 2.7.0 ok\r\n");
+    assert_false(engine_holds(PASS, strlen(PASS)));
+
+    /* AUTH LOGIN: the user and password lines */
+    start(&cfg);
+    F.tls_sync = 1;
+    greet_ehlo(EHLO_TLS);
+    S("220 go\r\n");
+    S("250-mx.test\r\n250 AUTH LOGIN\r\n");
+    S("334 VXNlcm5hbWU6\r\n");
+    S("334 UGFzc3dvcmQ6\r\n");
+    assert_non_null(strstr(buf_str(&F.wall), PASS_B64 "\r\n"));
+    assert_false(engine_holds(PASS_B64, strlen(PASS_B64)));
+    S("235 2.7.0 ok\r\n");
+    assert_false(engine_holds(PASS, strlen(PASS)));
 }
 
 /* --- greeting and EHLO --- */
@@ -2101,6 +2204,8 @@ int main(void)
         T(test_auth_plain_preferred),
         T(test_auth_login),
         T(test_auth_failed),
+        T(test_auth_skipped_refusal_is_temporary),
+        T(test_auth_line_not_kept),
         T(test_greeting_refused),
         T(test_ehlo_fallback),
         T(test_ehlo_4xx),

@@ -214,19 +214,24 @@ const char *db_errmsg(const struct db *db)
     return sqlite3_errmsg(db->h);
 }
 
-/* Back to the default after a staging transaction ended either way. */
-static void end_staging(struct db *db)
+/* Back to the default after a staging transaction ended either way. If
+ * that fails, `staging` stays set and the next db_begin() tries again
+ * before it starts (and fails rather than commit without an fsync). */
+static int end_staging(struct db *db)
 {
-    if (db->staging) {
+    if (db->staging && exec(db, "PRAGMA synchronous=FULL") == DB_OK)
         db->staging = 0;
-        exec(db, "PRAGMA synchronous=FULL");
-    }
+    return db->staging ? DB_EIO : DB_OK;
 }
 
 static int begin(struct db *db, int staging)
 {
     db->failed[0] = '\0';
-    if (staging) {
+    if (!staging) {
+        int rc = end_staging(db);
+        if (rc != DB_OK)
+            return rc;
+    } else {
         int rc = exec(db, "PRAGMA synchronous=NORMAL");
         if (rc != DB_OK)
             return rc;

@@ -263,6 +263,7 @@ static int64_t exec_changes(struct db *db, const char *sql, int64_t a, int64_t b
 int64_t db_rcpt_reset_delivering(struct db *db)
 {
     return exec_changes(db, "UPDATE recipient SET state = 'queued', next_attempt = 0, "
+                            "attempts = attempts + 1, "
                             "last_reply = '" DB_RCPT_RESET_REPLY "' WHERE state = 'delivering' "
                             "AND ?1 = ?1 AND ?2 = ?2", 0, 0);
 }

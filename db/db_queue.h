@@ -86,8 +86,9 @@ int db_due_list(struct db *db, int64_t now, int limit, db_due_fn fn, void *ctx);
 /* Earliest next_attempt among waiting recipients; 0 when none. */
 int64_t db_next_due(struct db *db);
 /* Recipients left 'delivering' by a reset go back to 'queued', due now,
- * with DB_RCPT_RESET_REPLY as their last reply (a crash may duplicate a
- * delivery, never lose one). Returns the count. */
+ * with DB_RCPT_RESET_REPLY as their last reply and the interrupted attempt
+ * counted (a message that crashes the relay must still age); a crash may
+ * duplicate a delivery, never lose one. Returns the count. */
 #define DB_RCPT_RESET_REPLY "4.3.0 the attempt was interrupted by a reset of the relay"
 int64_t db_rcpt_reset_delivering(struct db *db);
 int db_rcpt_update(struct db *db, int64_t rcpt_id, const char *state, int32_t attempts,

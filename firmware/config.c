@@ -763,16 +763,18 @@ int cfg_setting_get(const char *key, char *out, size_t cap)
     const struct cfg_setting *s = find_setting(key);
     if (!s)
         return -1;
-    if (!store || db_setting_get(store, key, out, cap) != DB_OK)
-        snprintf(out, cap, "%s", s->def);
-    return 0;
+    int rc = store ? db_setting_get(store, key, out, cap) : DB_EIO;
+    if (rc == DB_OK)
+        return 0;
+    snprintf(out, cap, "%s", s->def);
+    return rc == DB_ENOTFOUND ? 0 : CFG_SETTING_UNREAD;
 }
 
 int64_t cfg_setting_int(const char *key)
 {
     char v[DB_TEXT_MAX];
-    if (cfg_setting_get(key, v, sizeof v) != 0)
-        return 0;
+    if (cfg_setting_get(key, v, sizeof v) == -1)
+        return 0; /* unknown key; an unreadable value falls back to the default */
     return strtoll(v, NULL, 10);
 }
 
@@ -1000,8 +1002,11 @@ int cfg_inbound_check(const char *user, const char *password)
 {
     struct db_inbound_account acct;
     uint8_t hash[CRYPTO_HASH_LEN];
-    if (!store || db_inbound_get(store, &acct) != DB_OK)
-        return 0;
+    int rc = store ? db_inbound_get(store, &acct) : DB_EIO;
+    if (rc == DB_ENOTFOUND)
+        return 0; /* no account: nothing matches */
+    if (rc != DB_OK)
+        return -1;
     int ok = crypto_pbkdf2(password, acct.salt, sizeof acct.salt, acct.iterations, hash) == 0 &&
              crypto_equal(hash, acct.hash, sizeof hash);
     /* Both checks always run: the answer takes as long for a wrong user. */

@@ -109,7 +109,10 @@ struct cfg_setting {
     int (*check)(const char *value, char *err, size_t errlen);
 };
 extern const struct cfg_setting cfg_settings[];
-/* Current value (stored or default) into `out`; -1 for an unknown key. */
+/* Current value (stored or default) into `out`: 0; -1 for an unknown key;
+ * CFG_SETTING_UNREAD when storage could not be read (`out` then holds the
+ * default, which a caller deciding something irreversible must not trust). */
+#define CFG_SETTING_UNREAD (-2)
 int cfg_setting_get(const char *key, char *out, size_t cap);
 /* Integer value of a numeric setting. */
 int64_t cfg_setting_int(const char *key);
@@ -127,7 +130,8 @@ int cfg_inbound_set(const char *user, const char *password, char *err, size_t er
 int cfg_inbound_clear(char *err, size_t errlen);
 /* 1 when an account is set; its name into `user` when not NULL. */
 int cfg_inbound_enabled(char *user, size_t cap);
-/* 1 when user and password match the account. */
+/* 1 when user and password match the account, 0 when not (or no account
+ * is set), -1 when the account cannot be read. */
 int cfg_inbound_check(const char *user, const char *password);
 
 /* --- network (applied by the firmware at boot and by `net set`) --- */

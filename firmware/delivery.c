@@ -201,8 +201,15 @@ static int bounce(const struct outbound_job *job, const int *failed, int nfailed
     if (!job->sender[0] || nfailed == 0)
         return 0; /* null senders never get a DSN (RFC 5321 4.5.5) */
     char to[DB_TEXT_MAX + 8], to_sender[DB_TEXT_MAX];
-    cfg_setting_get("bounce-address", to, sizeof to);
-    cfg_setting_get("bounce-to-sender", to_sender, sizeof to_sender);
+    if (cfg_setting_get("bounce-address", to, sizeof to) != 0 ||
+        cfg_setting_get("bounce-to-sender", to_sender, sizeof to_sender) != 0) {
+        /* Unreadable is not "no bounce address": recording the failures
+         * now would lose their report. */
+        stats.report_failures++;
+        log_err("dlv", "cannot read where reports go; the failures of message %lld stay queued",
+                (long long)job->msg_id);
+        return -1;
+    }
     if (strcmp(to_sender, "on") == 0)
         snprintf(to, sizeof to, "%s", job->sender); /* the explicit opt-in */
     if (!to[0])
@@ -217,8 +224,9 @@ static int bounce(const struct outbound_job *job, const int *failed, int nfailed
     static char status[DSN_RCPT_MAX][16];
     static char diag[DSN_RCPT_MAX][OUTBOUND_REPLY_MAX + 16];
     memset(&info, 0, sizeof info);
-    char boundary[320];
-    snprintf(boundary, sizeof boundary, "%lld.%lld/%s", (long long)job->msg_id,
+    /* RFC 2046: at most 70 characters. */
+    char boundary[72];
+    snprintf(boundary, sizeof boundary, "%lld.%lld/%.30s", (long long)job->msg_id,
              (long long)hal_clock_wall(), hostname);
     info.reporting_mta = hostname;
     info.to = to;
@@ -246,7 +254,8 @@ static int bounce(const struct outbound_job *job, const int *failed, int nfailed
     static const char *rcpt[1];
     rcpt[0] = to;
     int ok = 0;
-    if (spool_begin(&msg, &m) != 0 || dsn_write_report(&info, dsn_to_spool, &msg) != 0 ||
+    if (spool_begin(&msg, &m) != 0 || spool_over_cap_ok(&msg) != 0 ||
+        dsn_write_report(&info, dsn_to_spool, &msg) != 0 ||
         spool_write(&msg, dsn_headers, dsn_headers_len) != 0 || /* text/rfc822-headers */
         dsn_write_trailer(&info, dsn_to_spool, &msg) != 0) {
         spool_abort(&msg);
@@ -461,9 +470,31 @@ static int mark_delivering(struct outbound_job *job, int64_t now)
     return 0;
 }
 
+/* A job whose attempt a reset interrupted, for a message past the queue
+ * lifetime: not tried again (if the attempt itself crashed the relay, it
+ * would at every boot), failed with 5.4.7 by finish_job. */
+static int expired_after_reset(struct outbound_job *job, int64_t now)
+{
+    int recovered = 0;
+    for (int i = 0; i < job->rcpt_count; i++)
+        recovered |= job->recovered[i];
+    if (!recovered || !retry_expired(job->received, cfg_setting_int("queue-lifetime"), now))
+        return 0;
+    snprintf(job->smarthost, sizeof job->smarthost, "%s", "");
+    snprintf(job->tls, sizeof job->tls, "%s", "");
+    for (int i = 0; i < job->rcpt_count; i++) {
+        memset(&job->results[i], 0, sizeof job->results[i]);
+        snprintf(job->results[i].text, sizeof job->results[i].text, "%s", DB_RCPT_RESET_REPLY);
+    }
+    finish_job(job);
+    return 1;
+}
+
 static void launch(struct outbound_job *job, const char *domain, int64_t now)
 {
     static struct outbound_route route;
+    if (expired_after_reset(job, now))
+        return;
     if (load_route(domain, &route) <= 0) {
         no_route(job, domain);
         return;

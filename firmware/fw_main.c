@@ -146,6 +146,10 @@ void fw_main(void)
         /* Messages finished during this turn share one commit. */
         if (inbound_poll() > 0)
             dlv_kick();
-        dlv_poll();
+        /* No delivery before the network can carry it (the DHCP lease
+         * after a reset, a link down): an attempt then fails at once for
+         * a reason of ours, and would count and wait out a backoff. */
+        if (fwnet_ready())
+            dlv_poll();
     }
 }

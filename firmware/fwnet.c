@@ -182,6 +182,11 @@ uint32_t fwnet_timers(void)
 
 static uint32_t host_order(const ip4_addr_t *a) { return lwip_ntohl(ip4_addr_get_u32(a)); }
 
+int fwnet_ready(void)
+{
+    return netif_is_link_up(&eth_netif) && !ip4_addr_isany_val(*netif_ip4_addr(&eth_netif));
+}
+
 void fwnet_status(struct fwnet_status *st)
 {
     memset(st, 0, sizeof *st);

@@ -30,6 +30,9 @@ void fwnet_input(void);
 /* Run due lwIP timers; returns ms until the next one is due. */
 uint32_t fwnet_timers(void);
 void fwnet_status(struct fwnet_status *st);
+/* 1 when the link is up and the interface has an address: connections
+ * can be opened. Cheap, for every loop turn. */
+int fwnet_ready(void);
 
 int fwnet_use_dhcp(void);
 /* Static address; mask must be contiguous. Returns 0 or -1. */

@@ -116,13 +116,25 @@ static void flush(struct session *s)
 
 /* --- session lifetime --- */
 
+/* Received bytes may hold an AUTH line: none goes back to the pbuf pool
+ * readable. */
+static void wipe_chain(struct pbuf *p)
+{
+    for (struct pbuf *q = p; q; q = q->next)
+        crypto_wipe(q->payload, q->len);
+}
+
+/* Called outside the engine (never from one of its callbacks), so its
+ * memory, which may hold a partial AUTH line, can be wiped here. */
 static void session_free(struct session *s)
 {
     if (s->msg.id)
         spool_abort(&s->msg);
+    wipe_chain(s->pending);
     if (s->pending)
         pbuf_free(s->pending);
     s->pending = NULL;
+    crypto_wipe(&s->smtpd, sizeof s->smtpd);
     s->pcb = NULL;
     s->used = 0;
     stats.active--;
@@ -136,6 +148,7 @@ static err_t session_close(struct session *s)
     if (s->pcb) {
         /* Input we will never read must still be acknowledged: lwIP answers
          * a close with unread data by RST, which would drop our last reply. */
+        wipe_chain(s->pending);
         tcputil_drop(s->pcb, s->pending);
         s->pending = NULL;
         flush(s);
@@ -167,8 +180,10 @@ static int op_auth_check(void *ctx, const char *user, const char *password)
     int ok = cfg_inbound_check(user, password);
     /* The name only once it proved right: clients put passwords in the
      * wrong field. */
-    if (ok)
+    if (ok > 0)
         log_info("smtp", "%s: AUTH as %s accepted", s->client, user);
+    else if (ok < 0)
+        log_err("smtp", "%s: AUTH not checked: the inbound account cannot be read", s->client);
     else
         log_info("smtp", "%s: failed AUTH", s->client);
     return ok;
@@ -365,16 +380,15 @@ static err_t process(struct session *s)
         struct pbuf *p = s->pending;
         size_t n = p->len < FEED_SLICE ? p->len : FEED_SLICE;
         uint32_t lines = s->smtpd.lines;
-        int commands = s->smtpd.state != SMTPD_S_DATA;
         size_t used = smtpd_feed(&s->smtpd, p->payload, n);
         if (s->smtpd.lines != lines && s->smtpd.state != SMTPD_S_DATA)
             s->deadline = command_deadline();
         if (used == 0)
             break;
-        /* Command input may hold an AUTH line: do not hand it back to the
-         * pbuf pool readable (message data is not secret, and is large). */
-        if (commands)
-            crypto_wipe(p->payload, used);
+        /* Input may hold an AUTH line (also right after a refused message
+         * in the same slice): do not hand it back to the pbuf pool
+         * readable. Cheap next to storing the bytes. */
+        crypto_wipe(p->payload, used);
         altcp_recved(s->pcb, (u16_t)used);
         if (used == p->len) {
             s->pending = tcputil_pop(p);

@@ -648,8 +648,9 @@ static void on_connected_do(void *arg, struct altcp_pcb *pcb, err_t err)
             cfg.tls = policies[i].policy;
     c->password[0] = '\0';
     if (h->username[0] && cfg_smarthost_password(h, c->password, sizeof c->password) < 0) {
-        /* It opened before connecting (credentials_usable): a change of
-         * the row meanwhile. Never go on without the AUTH it asks for. */
+        /* It opened before connecting (credentials_usable), from this same
+         * copy of the row; only the crypto module failing in between gets
+         * here. Never go on without the AUTH the row asks for. */
         creds_unreadable_note(c);
         close_pcb(c);
         c->route_idx++;

@@ -189,7 +189,10 @@ int smtpc_want_write(const struct smtpc *c)
 static void finish(struct smtpc *c)
 {
     set_state(c, SMTPC_S_DONE);
-    c->out_head = c->out_tail = 0; /* nothing more is written */
+    /* Nothing more is written; what was composed and never taken (an AUTH
+     * line, when the session ended in the same read) must not linger. */
+    wipe(c->out, sizeof c->out);
+    c->out_head = c->out_tail = 0;
     c->ops->done(c->ctx, c->err, &c->why);
 }
 

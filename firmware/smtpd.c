@@ -585,9 +585,16 @@ enum { AUTH_PLAIN = 1, AUTH_LOGIN_USER, AUTH_LOGIN_PASS };
 
 static void auth_finish(struct smtpd *s, const char *user, const char *password)
 {
-    if (s->ops->auth_check(s->ctx, user, password)) {
+    int ok = s->ops->auth_check(s->ctx, user, password);
+    if (ok > 0) {
         s->authenticated = 1;
         reply(s, "235 2.7.0 Authentication successful");
+        return;
+    }
+    if (ok < 0) {
+        /* Our storage failed, not the client's credentials: temporary, and
+         * not counted against the client. */
+        reply(s, "454 4.7.0 Temporary authentication failure");
         return;
     }
     if (++s->auth_failures >= SMTPD_AUTH_FAILURES_MAX) {

@@ -79,7 +79,8 @@ struct smtpd_ops {
     int (*domain_allowed)(void *ctx, const char *domain);
     /* 1 when the queue can take a message of `size` bytes (0: unknown). */
     int (*queue_has_room)(void *ctx, uint64_t size);
-    /* 1 when user/password match the inbound account. */
+    /* 1 when user/password match the inbound account, 0 when not, -1 when
+     * the account cannot be read (454 4.7.0, temporary). */
     int (*auth_check)(void *ctx, const char *user, const char *password);
     /* A message begins; 0, SMTPD_STORE_FAILED (451) or SMTPD_STORE_NO_ROOM
      * (452), answered at once. */

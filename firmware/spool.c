@@ -170,6 +170,14 @@ int spool_write(struct spool_msg *m, const uint8_t *data, size_t len)
     return 0;
 }
 
+int spool_over_cap_ok(struct spool_msg *m)
+{
+    if (!m->id)
+        return SPOOL_ERR;
+    m->cap = UINT64_MAX;
+    return 0;
+}
+
 void spool_finish(struct spool_msg *m, const char *const *rcpts, int rcpt_count,
                   spool_done_fn done, void *ctx)
 {

@@ -68,6 +68,12 @@ int spool_begin(struct spool_msg *m, const struct db_msg_new *info);
  * After a failure the message is spoiled: every later write returns the
  * same error and spool_flush() does not commit it; spool_abort() it. */
 int spool_write(struct spool_msg *m, const uint8_t *data, size_t len);
+/* The open message is a failure report: it may take the queue past
+ * queue-max-size (it is bounded, and the failed message it reports on
+ * leaves the queue with it). Without this, a full queue of failing mail
+ * could never report, so never shrink. Returns 0, or SPOOL_ERR when no
+ * message is open. */
+int spool_over_cap_ok(struct spool_msg *m);
 /* Queue the message for the next spool_flush(); `rcpts` must stay valid
  * until then. `done` (may be NULL) is told the outcome. */
 void spool_finish(struct spool_msg *m, const char *const *rcpts, int rcpt_count,

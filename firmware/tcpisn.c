@@ -45,6 +45,7 @@ int tcpisn_compute(const uint8_t k[TCPISN_KEY_LEN], const struct tcpisn_tuple *t
 
 int tcpisn_init(void)
 {
+    keyed = 0; /* a new boot's key, or none: never the last one's */
     /* crypto_random() is the DRBG; when crypto_init() failed, take the
      * HAL's entropy directly rather than run with a known key. */
     if (crypto_random(key, sizeof key) == 0 || hal_rng_fill(key, sizeof key) == 0) {

@@ -12,6 +12,7 @@ __exit__ (or stop()). All waits are bounded; all threads are daemons.
                    sessions deliver normally
     ClosedPort     a port nothing listens on (connect: refused)
     ResetServer    accepts and resets (RST) every connection
+    Forwarder      forwards connections to another port; can reset the next ones
     SilentServer   accepts and never says a word (greeting timeouts)
     Sink           Postfix smtp-sink, counting messages, for bulk tests
     TestPKI        openssl-CLI test CA and server certificates
@@ -903,6 +904,41 @@ class ResetServer(_TcpServer):
     def on_accept(self, conn, addr):
         _rst_close(conn)
         return True
+
+
+class Forwarder(_TcpServer):
+    """Forwards each connection to 127.0.0.1:`target`, byte for byte, both
+    ways. While `reset_next` is above 0, each new connection is reset at
+    once instead (and counted in `.resets`): what a peer that still holds
+    an earlier connection may do to a new one."""
+
+    def __init__(self, target):
+        super().__init__()
+        self.target = target
+        self.reset_next = 0
+        self.resets = 0
+
+    def on_accept(self, conn, addr):
+        with self._lock:
+            if self.reset_next <= 0:
+                return False
+            self.reset_next -= 1
+            self.resets += 1
+        _rst_close(conn)
+        return True
+
+    def handle(self, conn, addr):
+        with socket.create_connection((LOOPBACK, self.target), timeout=START_TIMEOUT) as up:
+            conn.settimeout(None)
+            up.settimeout(None)
+            socks = [conn, up]
+            while not self._stopping.is_set():
+                ready = select.select(socks, [], [], 0.5)[0]
+                for s in ready:
+                    data = s.recv(65536)
+                    if not data:
+                        return
+                    (up if s is conn else conn).sendall(data)
 
 
 class SilentServer(_TcpServer):

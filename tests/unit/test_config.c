@@ -1625,8 +1625,8 @@ static void test_no_store(void **state)
     err[0] = '\0';
     assert_int_equal(cfg_setting_set("hostname", "r.example", err, sizeof err), -1);
     assert_non_null(strstr(err, "storage is unavailable"));
-    assert_int_equal(cfg_setting_get("hostname", v, sizeof v), 0);
-    assert_string_equal(v, "relay");
+    assert_int_equal(cfg_setting_get("hostname", v, sizeof v), CFG_SETTING_UNREAD);
+    assert_string_equal(v, "relay"); /* the default, flagged as not read */
     struct cfg_net net;
     assert_int_equal(cfg_net_load(&net), -1);
     assert_int_equal(net.static_mode, 0);
@@ -1671,6 +1671,31 @@ static void test_allowlist_fails_closed(void **state)
     cfg_init(F->db);
 }
 
+/* Reads that fail are told apart from "not set": the inbound account
+ * (AUTH then gets a temporary refusal) and settings (a caller deciding
+ * something irreversible, like recording a failure without its report,
+ * must not take the default for the truth). */
+static void test_unreadable_is_not_unset(void **state)
+{
+    (void)state;
+    char err[CFG_ERR_MAX], v[DB_TEXT_MAX];
+    assert_int_equal(cfg_inbound_check("relayin", "0123456789abcdef"), 0); /* no account */
+    assert_int_equal(cfg_inbound_set("relayin", "0123456789abcdef", err, sizeof err), 0);
+    assert_int_equal(cfg_inbound_check("relayin", "0123456789abcdef"), 1);
+    assert_int_equal(cfg_inbound_check("relayin", "wrong-password!!"), 0);
+    assert_int_equal(cfg_setting_get("bounce-address", v, sizeof v), 0);
+    raw_exec("ALTER TABLE inbound_account RENAME TO inbound_gone");
+    raw_exec("ALTER TABLE setting RENAME TO setting_gone");
+    assert_int_equal(cfg_inbound_check("relayin", "0123456789abcdef"), -1);
+    assert_int_equal(cfg_setting_get("bounce-address", v, sizeof v), CFG_SETTING_UNREAD);
+    assert_string_equal(v, ""); /* the default, for callers that can live with it */
+    assert_int_equal(cfg_setting_int("retry-initial"), 300);
+    assert_int_equal(cfg_setting_get("no-such-setting", v, sizeof v), -1);
+    raw_exec("ALTER TABLE inbound_gone RENAME TO inbound_account");
+    raw_exec("ALTER TABLE setting_gone RENAME TO setting");
+    assert_int_equal(cfg_inbound_check("relayin", "0123456789abcdef"), 1);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
 int main(int argc, char **argv)
@@ -1685,6 +1710,7 @@ int main(int argc, char **argv)
         T(test_domain_del_in_use),
         T(test_allow_rules),
         T(test_allowlist_fails_closed),
+        T(test_unreadable_is_not_unset),
         T(test_password_sealed_at_rest),
         T(test_crypto_context_binding),
         T(test_other_device_cannot_open),

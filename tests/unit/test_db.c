@@ -43,10 +43,13 @@ static int fx_setup(void **state)
     return 0;
 }
 
+static void vfs_restore(void);
+
 static int fx_teardown(void **state)
 {
     struct fx *f = *state;
     db_close(f->db);
+    vfs_restore(); /* a test that failed halfway may have left its shim */
     tmpdir_remove(f->dir);
     free(f);
     return 0;
@@ -1108,6 +1111,15 @@ static sqlite3_vfs count_vfs = {
     NULL, NULL, NULL, NULL, c_random, c_sleep, c_time, c_lasterr, NULL, NULL, NULL, NULL,
 };
 
+/* Put the default VFS back if the sync-counting shim is installed. */
+static void vfs_restore(void)
+{
+    if (real_vfs && sqlite3_vfs_find(count_vfs.zName) == &count_vfs) {
+        sqlite3_vfs_unregister(&count_vfs);
+        sqlite3_vfs_register(real_vfs, 1);
+    }
+}
+
 /* A commit's fsyncs. */
 static int commit_syncs(struct db *db)
 {
@@ -1161,8 +1173,7 @@ static void test_durability_per_transaction(void **state)
 
     db_close(f->db);
     f->db = NULL;
-    sqlite3_vfs_unregister(&count_vfs);
-    sqlite3_vfs_register(real_vfs, 1);
+    vfs_restore();
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)

@@ -147,8 +147,9 @@ static void committed(void *ctx, int ok, int64_t id)
     *(int64_t *)ctx = ok ? id : -1;
 }
 
-/* Queue a message from `sender` to `n` recipients user<k>@<domain>. */
-static int64_t queue_msg(const char *sender, const char *domain, int n)
+/* Queue a message from `sender` to `n` recipients user<k>@<domain>, its
+ * body padded with `pad` more octets of text lines. */
+static int64_t queue_msg_padded(const char *sender, const char *domain, int n, size_t pad)
 {
     static struct spool_msg m;
     static char addrs[OUTBOUND_JOB_RCPTS][64];
@@ -161,11 +162,19 @@ static int64_t queue_msg(const char *sender, const char *domain, int n)
     assert_int_equal(spool_begin(&m, &info), 0);
     static const char body[] = "Message-ID: <t1@vendor.test>\r\nSubject: test\r\n\r\nhello\r\n";
     assert_int_equal(spool_write(&m, (const uint8_t *)body, sizeof body - 1), 0);
+    static const char line[] = "padding padding padding padding padding padding padding pad\r\n";
+    for (size_t done = 0; done < pad; done += sizeof line - 1)
+        assert_int_equal(spool_write(&m, (const uint8_t *)line, sizeof line - 1), 0);
     int64_t id = 0;
     spool_finish(&m, rcpts, n, committed, &id);
     assert_int_equal(spool_flush(), 1);
     assert_true(id > 0);
     return id;
+}
+
+static int64_t queue_msg(const char *sender, const char *domain, int n)
+{
+    return queue_msg_padded(sender, domain, n, 0);
 }
 
 /* Advance the clock by `s` seconds and run the queue. */
@@ -466,15 +475,15 @@ static void test_reset_recovered_retried_soon(void **state)
     finish_all(0, 0, "4.4.1 connection to mail.example.com:25 failed (reset)");
     r = rcpts_of(id);
     assert_string_equal(r.r[0].state, "deferred");
-    assert_int_equal(r.r[0].attempts, 0);
+    assert_int_equal(r.r[0].attempts, 1); /* the interrupted one; this one not */
     assert_true(r.r[0].next_attempt <= hal_clock_wall() + 5);
     run_after(5);
     assert_int_equal(started_n, 2);
     assert_false(started[1].job->recovered[0]);
     finish_all(1, 0, "4.4.1 connection to mail.example.com:25 failed (reset)");
     r = rcpts_of(id);
-    assert_int_equal(r.r[0].attempts, 1);
-    assert_int_equal(r.r[0].next_attempt, hal_clock_wall() + 60);
+    assert_int_equal(r.r[0].attempts, 2);
+    assert_int_equal(r.r[0].next_attempt, hal_clock_wall() + 120);
 }
 
 /* A reply (even a temporary one) after a reset is the server's answer:
@@ -489,8 +498,76 @@ static void test_reset_recovered_reply_counts(void **state)
     dlv_poll();
     finish_all(0, 451, "4.3.0 later");
     struct rcpt_seen r = rcpts_of(id);
-    assert_int_equal(r.r[0].attempts, 1);
-    assert_int_equal(r.r[0].next_attempt, hal_clock_wall() + 60);
+    assert_int_equal(r.r[0].attempts, 2);
+    assert_int_equal(r.r[0].next_attempt, hal_clock_wall() + 120);
+}
+
+/* A message whose delivery crashes the relay is put back at every boot;
+ * its interrupted attempts count, and past the queue lifetime it is not
+ * tried again but fails with 5.4.7 and a report (no endless crash loop). */
+static void test_crash_loop_ages_out(void **state)
+{
+    (void)state;
+    set("queue-lifetime", "300");
+    int64_t id = queue_msg("pst@vendor.test", "example.com", 1);
+    for (int boot = 0; boot < 3; boot++) {
+        dlv_poll();
+        assert_int_equal(started_n, 1);
+        started_n = 0; /* the crash: the job dies with the RAM */
+        hal_fake_now_ms += 10000;
+        assert_int_equal(dlv_init(db, "relay.test"), 0);
+    }
+    assert_int_equal(rcpts_of(id).r[0].attempts, 3);
+    hal_fake_now_ms += 300000;
+    dlv_poll();
+    assert_int_equal(started_n, 0); /* not tried again */
+    struct queue_seen q = queue();
+    assert_int_equal(q.n, 1);
+    assert_string_equal(q.m[0].sender, "");
+    struct body b = {NULL, 0};
+    assert_int_equal(db_msg_body(db, q.m[0].id, collect_body, &b), DB_OK);
+    assert_non_null(strstr(b.p, "5.4.7 queue lifetime expired; last error: " DB_RCPT_RESET_REPLY));
+    free(b.p);
+    assert_int_equal(failed_in_history(), 1);
+}
+
+/* Issue 8 (review): a full queue must still take the reports of its
+ * failing mail, or it never shrinks (every report refused for want of
+ * room, every failure kept). */
+static void test_report_exempt_from_queue_cap(void **state)
+{
+    (void)state;
+    int64_t id = queue_msg_padded("pst@vendor.test", "example.com", 50, 1100000);
+    char cap[32];
+    snprintf(cap, sizeof cap, "%llu", (unsigned long long)spool_queue_bytes());
+    set("queue-max-size", cap); /* exactly full: no room for inbound mail */
+    assert_false(spool_has_room(1));
+    dlv_poll();
+    finish_all(0, 550, "5.1.1 no such user");
+    struct queue_seen q = queue();
+    assert_int_equal(q.n, 1);
+    assert_int_not_equal(q.m[0].id, id);
+    assert_string_equal(q.m[0].sender, "");
+    assert_int_equal(failed_in_history(), 50);
+    assert_true(spool_has_room(1)); /* the failed message made room */
+}
+
+/* Issue 8 (review): a bounce-address that cannot be read is not "no
+ * bounce address": the failures stay queued rather than go unreported. */
+static void test_unreadable_bounce_address_keeps_recipients(void **state)
+{
+    (void)state;
+    int64_t id = queue_msg("pst@vendor.test", "example.com", 1);
+    dlv_poll();
+    side_sql("ALTER TABLE setting RENAME TO setting_gone");
+    finish_all(0, 550, "5.1.1 no such user");
+    side_sql("ALTER TABLE setting_gone RENAME TO setting");
+    struct rcpt_seen r = rcpts_of(id);
+    assert_string_equal(r.r[0].state, "deferred");
+    assert_int_equal(failed_in_history(), 0);
+    struct dlv_stats st;
+    dlv_stats(&st);
+    assert_int_equal(st.report_failures, 1);
 }
 
 /* Outcomes are committed durably even though the 'delivering' marks
@@ -517,6 +594,9 @@ int main(void)
         T(test_report_without_route_expires),
         T(test_reset_recovered_retried_soon),
         T(test_reset_recovered_reply_counts),
+        T(test_crash_loop_ages_out),
+        T(test_report_exempt_from_queue_cap),
+        T(test_unreadable_bounce_address_keeps_recipients),
         T(test_outcomes_commit_durably),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

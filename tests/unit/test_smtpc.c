@@ -1421,6 +1421,19 @@ static void test_auth_line_not_kept(void **state)
     assert_false(engine_holds(PASS_B64, strlen(PASS_B64)));
     S("235 2.7.0 ok\r\n");
     assert_false(engine_holds(PASS, strlen(PASS)));
+
+    /* The session ends in the same read that made the AUTH line: it is
+     * never written, and must not stay behind either. */
+    start(&cfg);
+    F.tls_sync = 1;
+    greet_ehlo(EHLO_TLS);
+    S("220 go\r\n");
+    F.room = 0; /* the transport takes nothing */
+    S("250-mx.test\r\n250 AUTH PLAIN\r\n421 4.3.2 shutting down\r\n");
+    assert_done(SMTPC_E_AUTH_FAILED); /* the 421 answered the AUTH */
+    assert_null(strstr(buf_str(&F.wall), "AUTH")); /* never written... */
+    assert_false(engine_holds(PLAIN_B64 + 8, 8));  /* ...nor kept */
+    assert_false(engine_holds(PASS, strlen(PASS)));
 }
 
 /* --- greeting and EHLO --- */

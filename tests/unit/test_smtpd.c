@@ -63,6 +63,7 @@ struct fake {
     char last_domain[512];
     char last_user[512], last_pass[512];
     int auth_checks, domain_checks;
+    int auth_store_broken; /* auth_check answers -1: the account cannot be read */
 };
 
 static struct fake F;
@@ -124,6 +125,8 @@ static int fake_auth_check(void *ctx, const char *user, const char *password)
     f->auth_checks++;
     snprintf(f->last_user, sizeof f->last_user, "%s", user);
     snprintf(f->last_pass, sizeof f->last_pass, "%s", password);
+    if (f->auth_store_broken)
+        return -1;
     return strcmp(user, "u") == 0 && strcmp(password, "p") == 0;
 }
 
@@ -1733,6 +1736,25 @@ static void test_auth_wrong_password_and_lockout(void **state)
     assert_int_equal(F.auth_checks, 3);
 }
 
+/* The account cannot be read when AUTH is checked: a temporary refusal,
+ * not "credentials invalid", and not counted towards the lockout. */
+static void test_auth_store_unreadable_is_temporary(void **state)
+{
+    (void)state;
+    start_auth_session();
+    F.auth_store_broken = 1;
+    for (int i = 0; i < 4; i++) {
+        FEED("AUTH PLAIN AHUAcA==\r\n");
+        EXPECT("454 4.7.0 Temporary authentication failure\r\n");
+    }
+    assert_int_equal(F.close_calls, 0);
+    FEED("MAIL FROM:<s@x.org>\r\n");
+    EXPECT(R_AUTH_NEEDED);
+    F.auth_store_broken = 0;
+    FEED("AUTH PLAIN AHUAcA==\r\n");
+    EXPECT(R_AUTH_OK);
+}
+
 static void test_auth_cancel_and_bad_input(void **state)
 {
     (void)state;
@@ -2006,6 +2028,7 @@ int main(void)
         T(test_auth_plain_authzid),
         T(test_auth_login),
         T(test_auth_wrong_password_and_lockout),
+        T(test_auth_store_unreadable_is_temporary),
         T(test_auth_cancel_and_bad_input),
         T(test_auth_nul_in_response),
         T(test_auth_before_ehlo),

@@ -278,6 +278,12 @@ static void print_smarthost(void *ctx, const struct db_smarthost *sh)
                  (long long)sh->id, sh->username);
         attention = needs;
     }
+    /* Rows stored before the rules that now refuse them (an older
+     * firmware's database): they can never deliver, so say so. */
+    if (strchr(sh->host, ':'))
+        attention = "  ! IPv6 is not supported on this firmware yet: mail deferred";
+    else if (sh->username[0] && !sh->auth_plaintext && strcmp(sh->tls, "none") == 0)
+        attention = "  ! tls none with a user can never deliver: mail deferred";
     console_printf(ctx, "%-4lld %-24s %-28s %-5d %-8lld %-8s %s%s\n", (long long)sh->id,
                    sh->domain, sh->host, (int)sh->port, (long long)sh->priority, sh->tls, auth,
                    attention);

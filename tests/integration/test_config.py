@@ -328,6 +328,24 @@ class NeedsCredentialsTest(unittest.TestCase):
             other.start()
             self.check_flagged(other)
 
+    def test_rows_stored_before_the_rules_are_flagged(self):
+        # An older firmware's database may hold rows the rules now refuse:
+        # they can never deliver, and the listing says so.
+        with Sim() as sim:
+            self.setup_rows(sim)
+            sim.stop()
+            db = sqlite3.connect(sim.db_path())
+            db.execute("UPDATE smarthost SET host = '2001:db8::25' WHERE id = 1")
+            db.execute("UPDATE smarthost SET tls = 'none' WHERE id = 2")
+            db.commit()
+            db.close()
+            sim.start()
+            listing = sim.cmd_ok("smarthost list")
+            self.assertTrue(row_of(listing, 1).endswith(
+                "! IPv6 is not supported on this firmware yet: mail deferred"), listing)
+            self.assertTrue(row_of(listing, 2).endswith(
+                "! tls none with a user can never deliver: mail deferred"), listing)
+
 
 class DurabilityTest(unittest.TestCase):
     def test_kill_at_any_moment_keeps_every_acknowledged_change(self):

@@ -318,6 +318,20 @@ int64_t db_queue_retry(struct db *db, int64_t msg_id, int64_t now)
                             "('queued','deferred') AND (?1 = 0 OR message = ?1)", msg_id, now);
 }
 
+int64_t db_queue_rebase(struct db *db, int64_t delta)
+{
+    int64_t m = exec_changes(db, "UPDATE message SET received = received + ?1 WHERE ?2 = ?2",
+                             delta, 0);
+    if (m < 0)
+        return m;
+    int64_t r = exec_changes(db,
+                             "UPDATE recipient SET updated = updated + ?1, next_attempt = "
+                             "CASE WHEN next_attempt = 0 THEN 0 ELSE next_attempt + ?1 END "
+                             "WHERE ?2 = ?2",
+                             delta, 0);
+    return r < 0 ? r : m + r;
+}
+
 int db_msg_chunk_read(struct db *db, int64_t msg_id, int32_t seq, uint8_t *buf, size_t cap,
                       size_t *len)
 {

@@ -103,6 +103,15 @@ int64_t db_msg_delivering(struct db *db, int64_t msg_id);
 int db_msg_delete(struct db *db, int64_t msg_id);
 /* Make waiting recipients of one message (or all, msg_id 0) due now. */
 int64_t db_queue_retry(struct db *db, int64_t msg_id, int64_t now);
+/* The wall clock stepped by `delta` seconds (the first NTP answer after a
+ * boot without a valid clock): move every time the queue keeps — arrival
+ * of messages, next attempt and last update of recipients — by the same
+ * amount, so the step neither ages the queue into expiry nor postpones
+ * retries by years. A next attempt of 0 ("due at once") stays 0. History
+ * and audit rows are records of what the clock said then and are left
+ * alone. Run inside the caller's transaction, so all of it moves or none.
+ * Returns the number of rows moved or a negative DB_ error. */
+int64_t db_queue_rebase(struct db *db, int64_t delta);
 /* One chunk of a message body: DB_ENOTFOUND after the last. */
 int db_msg_chunk_read(struct db *db, int64_t msg_id, int32_t seq, uint8_t *buf, size_t cap,
                       size_t *len);

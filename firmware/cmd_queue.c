@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "clockfmt.h"
+#include "clocksync.h"
 #include "commands.h"
 #include "config.h"
 #include "crypto.h"
@@ -285,6 +286,9 @@ static int cmd_stats(struct console *con, int argc, char **argv)
     console_printf(con, "problems  credentials-unreadable %llu reports-not-queued %llu\n",
                    (unsigned long long)d.creds_unreadable,
                    (unsigned long long)d.report_failures);
+    char clock[CLOCKSYNC_SERVER_MAX + 128];
+    clock_describe(clock, sizeof clock);
+    console_printf(con, "clock     %s\n", clock);
     return 0;
 }
 

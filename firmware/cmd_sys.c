@@ -1,9 +1,11 @@
 /* cmd_sys.c — help, version, log, reboot. */
 
+#include "clocksync.h"
 #include "commands.h"
 #include "fw.h"
 #include "hal_board.h"
 #include "hal_bootctl.h"
+#include "hal_clock.h"
 #include "hal_reset.h"
 #include "log.h"
 
@@ -25,6 +27,11 @@ static int cmd_version(struct console *con, int argc, char **argv)
         slot = boot.running == HAL_FLASH_SLOT_B ? "B" : "A";
     console_printf(con, "Smart Host Relay %s board %s slot %s\n", fw_version_text(),
                    hal_board_name(), slot);
+    /* The time in `timezone-offset`, and whether it can be trusted. */
+    char now[CLOCKSYNC_LOCAL_LEN], clock[CLOCKSYNC_SERVER_MAX + 128];
+    clocksync_format_local(hal_clock_wall(), clock_tz_minutes(), now, sizeof now);
+    clock_describe(clock, sizeof clock);
+    console_printf(con, "time %s\nclock %s\n", now, clock);
     return 0;
 }
 
@@ -57,7 +64,7 @@ static int cmd_reboot(struct console *con, int argc, char **argv)
 
 const struct console_cmd cmd_sys_table[] = {
     {"help", NULL, "[command]", "list commands, or the forms of one command", cmd_help},
-    {"version", NULL, "", "firmware version, build id, board and slot", cmd_version},
+    {"version", NULL, "", "firmware version, build id, board, slot and clock", cmd_version},
     {"log", NULL, "[N]", "last N lines of the log (default 20)", cmd_log},
     {"reboot", NULL, "", "restart the appliance", cmd_reboot},
     {NULL, NULL, NULL, NULL, NULL},

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "addr.h"
+#include "clocksync.h"
 #include "crypto.h"
 #include "db.h"
 #include "hal_clock.h"
@@ -731,6 +732,67 @@ static int check_on_off(const char *v, char *err, size_t errlen)
     return fail(err, errlen, "value must be on or off");
 }
 
+/* The remote log's collector (rsyslog.c): host[:port], an IPv4 literal or
+ * a DNS name, port 1..65535; empty for none. */
+static int check_syslog_target(const char *v, char *err, size_t errlen)
+{
+    char host[DB_NAME_MAX + 3], canon[DB_NAME_MAX + 1];
+    int is_ip = 0;
+    int32_t port;
+    if (!v[0])
+        return 0; /* empty: no remote log */
+    const char *colon = strchr(v, ':');
+    size_t n = colon ? (size_t)(colon - v) : strlen(v);
+    /* An IPv6 literal has several colons, bare or bracketed ("[::1]:514"). */
+    if (v[0] == '[' || (colon && strchr(colon + 1, ':'))) {
+        const char *close = strchr(v, ']');
+        n = v[0] == '[' && close ? (size_t)(close - v) + 1 : strlen(v);
+        if (n < sizeof host) {
+            memcpy(host, v, n);
+            host[n] = '\0';
+            if (cfg_check_host(host, canon, &is_ip, err, errlen) == 0 && is_ip == 6)
+                return fail(err, errlen, IPV6_REFUSED);
+        }
+        return fail(err, errlen, "syslog-target must be host[:port] (like 192.0.2.7:514), "
+                    "or \"\" for none");
+    }
+    if (n == 0 || n >= sizeof host)
+        return fail(err, errlen, "syslog-target must be host[:port] (like 192.0.2.7:514), "
+                    "or \"\" for none");
+    memcpy(host, v, n);
+    host[n] = '\0';
+    if (cfg_check_host(host, canon, &is_ip, err, errlen) != 0)
+        return -1;
+    if (colon && cfg_parse_port(colon + 1, &port, err, errlen) != 0)
+        return -1;
+    return 0;
+}
+
+/* SNTP server (clocksync.h): a DNS name or an IPv4 address; "" for the
+ * one DHCP offers, "none" for no NTP at all. */
+static int check_ntp_server(const char *v, char *err, size_t errlen)
+{
+    char canon[DB_NAME_MAX + 1];
+    int is_ip = 0;
+    if (!v[0] || strcmp(v, "none") == 0)
+        return 0;
+    if (cfg_check_host(v, canon, &is_ip, err, errlen) != 0)
+        return fail(err, errlen, "ntp-server must be a host name or IPv4 address, \"none\", "
+                    "or \"\" for the one DHCP offers");
+    if (is_ip == 6)
+        return fail(err, errlen, IPV6_REFUSED);
+    return 0;
+}
+
+static int check_tz(const char *v, char *err, size_t errlen)
+{
+    int m;
+    if (clocksync_tz_parse(v, &m) != 0)
+        return fail(err, errlen, "timezone-offset must be minutes or [+-]HH:MM east of UTC, "
+                    "from -12:00 to +14:00 (like +01:00 or -300)");
+    return 0;
+}
+
 const struct cfg_setting cfg_settings[] = {
     {"hostname", "relay", "name in EHLO and banners", check_hostname},
     {"max-message-size", "10485760", "largest message accepted, bytes", check_size},
@@ -747,6 +809,12 @@ const struct cfg_setting cfg_settings[] = {
     {"bounce-address", "", "where delivery failures are reported; empty for none", check_bounce},
     {"bounce-to-sender", "off",
      "also report failures to the envelope sender (PST senders are often spoofed)", check_on_off},
+    {"syslog-target", "", "remote log collector, host[:port] (UDP, RFC 5424); empty for none",
+     check_syslog_target},
+    {"ntp-server", "", "SNTP server for the clock; empty: the one DHCP offers; none: no NTP",
+     check_ntp_server},
+    {"timezone-offset", "0", "local time for the console, minutes or [+-]HH:MM east of UTC",
+     check_tz},
     {NULL, NULL, NULL, NULL},
 };
 

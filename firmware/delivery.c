@@ -605,6 +605,13 @@ int dlv_init(struct db *db, const char *name)
 
 void dlv_kick(void) { kicked = 1; }
 
+void dlv_clock_stepped(int64_t delta)
+{
+    for (int i = 0; i < JOBS_MAX; i++)
+        if (jobs[i].in_use)
+            jobs[i].received += delta;
+}
+
 void dlv_poll(void)
 {
     if (!store)

@@ -17,6 +17,10 @@ int dlv_init(struct db *db, const char *hostname);
 void dlv_poll(void);
 /* Look at the queue at the next poll (new mail, `queue retry`). */
 void dlv_kick(void);
+/* The wall clock was stepped by `delta` seconds and the queue's stored
+ * times with it (db_queue_rebase): move the jobs in flight too, so a job
+ * that started before the step is not judged by the old clock. */
+void dlv_clock_stepped(int64_t delta);
 
 struct dlv_stats {
     uint64_t delivered, deferred, failed, bounces, downgrades;

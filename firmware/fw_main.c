@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "clocksync.h"
 #include "commands.h"
 #include "config.h"
 #include "crypto.h"
@@ -21,6 +22,7 @@
 #include "inbound.h"
 #include "outbound.h"
 #include "log.h"
+#include "rsyslog.h"
 #include "shr_buildinfo.h"
 #include "spool.h"
 
@@ -110,6 +112,10 @@ void fw_main(void)
     print_banner();
     if (hal_watchdog_start(FW_WATCHDOG_MS) != 0)
         log_err("boot", "watchdog did not start");
+    /* Before storage: whatever boot stamps (a first-boot certificate, the
+     * queue check) gets the best time known, not 1970. */
+    clock_boot(fwnet_sntp_config);
+    clock_on_step(dlv_clock_stepped);
     start_storage();
     /* lwIP keeps a pointer to the hostname, not a copy. */
     static char hostname[DB_NAME_MAX + 1];
@@ -123,6 +129,7 @@ void fw_main(void)
         fwnet_set_dns(0, net.dns[0]);
         fwnet_set_dns(1, net.dns[1]);
     }
+    rsyslog_init(); /* lines from here on also go to syslog-target */
     outbound_init(hostname);
     if (cfg_db()) {
         inbound_init(hostname);
@@ -142,7 +149,9 @@ void fw_main(void)
             hal_reset();
         }
         fwnet_input();
+        clock_poll();
         drain_uart();
+        rsyslog_poll();
         /* Messages finished during this turn share one commit. */
         if (inbound_poll() > 0)
             dlv_kick();

@@ -5,11 +5,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "clocksync.h"
 #include "hal_clock.h"
 #include "hal_eth.h"
 #include "hal_reset.h"
 #include "hal_rng.h"
 #include "log.h"
+#include "lwip/apps/sntp.h"
 #include "lwip/dhcp.h"
 #include "lwip/dns.h"
 #include "lwip/etharp.h"
@@ -64,9 +66,58 @@ uint32_t fwnet_rand(void)
     return v;
 }
 
+/* --- SNTP (lwIP apps/sntp): the clock's source; clocksync.c decides --- */
+
+/* lwIP keeps a pointer to a server name, not a copy. */
+static char sntp_name[CLOCKSYNC_SERVER_MAX];
+
+/* The transmit timestamp of a request, which a response must echo
+ * (SNTP_CHECK_RESPONSE 2): seconds from the wall clock, microseconds
+ * random, so an off-path sender cannot guess it to set our clock. */
+void fwnet_sntp_get_time(uint32_t *sec, uint32_t *us)
+{
+    *sec = (uint32_t)hal_clock_wall();
+    *us = fwnet_rand() % 1000000u;
+}
+
 void fwnet_sntp_set_time(uint32_t sec)
 {
-    log_info("net", "sntp time %lu", (unsigned long)sec);
+    char server[CLOCKSYNC_SERVER_MAX];
+    const char *name = sntp_getservername(0);
+    if (name)
+        snprintf(server, sizeof server, "%s", name);
+    else
+        ipaddr_ntoa_r(sntp_getserver(0), server, sizeof server);
+    clock_ntp_answer((int64_t)sec, server);
+}
+
+void fwnet_sntp_config(const char *server)
+{
+    sntp_stop();
+    if (strcmp(server, "none") == 0) {
+        sntp_servermode_dhcp(0);
+        sntp_setserver(0, NULL);
+        return;
+    }
+    if (!server[0]) {
+        /* The server DHCP offers arrives with the next ACK: ask for one
+         * now when a lease is held, as fwnet_set_dns does. */
+        sntp_servermode_dhcp(1);
+        sntp_setserver(0, NULL);
+        if (mode == FWNET_DHCP && dhcp_supplied_address(&eth_netif))
+            dhcp_renew(&eth_netif);
+    } else {
+        ip_addr_t a;
+        sntp_servermode_dhcp(0);
+        if (ipaddr_aton(server, &a)) {
+            sntp_setserver(0, &a);
+        } else {
+            snprintf(sntp_name, sizeof sntp_name, "%s", server);
+            sntp_setservername(0, sntp_name);
+        }
+    }
+    sntp_setoperatingmode(SNTP_OPMODE_POLL);
+    sntp_init();
 }
 
 /* --- netif driver --- */

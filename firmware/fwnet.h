@@ -39,5 +39,8 @@ int fwnet_use_dhcp(void);
 int fwnet_use_static(uint32_t addr, uint32_t mask, uint32_t gateway);
 /* Override DNS server `index` (0 or 1); 0 goes back to the one from DHCP. */
 int fwnet_set_dns(int index, uint32_t addr);
+/* SNTP from `server`: a host name or IPv4 address, "" for the one DHCP
+ * offers, "none" to stop. Restarts the client (clocksync's ntp-server). */
+void fwnet_sntp_config(const char *server);
 
 #endif

@@ -8,6 +8,10 @@
 
 static struct log_entry ring[LOG_RING_ENTRIES];
 static uint32_t written; /* total entries ever written since boot */
+static log_sink_fn sink;
+static int in_sink; /* a line logged from inside the sink is not fed back */
+
+void log_set_sink(log_sink_fn fn) { sink = fn; }
 
 size_t log_escape(char *out, size_t cap, const char *in, size_t len)
 {
@@ -39,7 +43,10 @@ size_t log_escape(char *out, size_t cap, const char *in, size_t len)
     return o;
 }
 
-void log_write(enum log_level level, const char *module, const char *fmt, ...)
+static void log_vwrite(enum log_level level, const char *module, int64_t queue_id,
+                       const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
+static void log_vwrite(enum log_level level, const char *module, int64_t queue_id,
+                       const char *fmt, va_list ap)
 {
     /* Formatted first, escaped into the entry second: the raw text is no
      * longer than the entry, since escaping only makes it longer. */
@@ -48,10 +55,7 @@ void log_write(enum log_level level, const char *module, const char *fmt, ...)
     if (n < 0)
         return;
     if ((size_t)n < sizeof raw) {
-        va_list ap;
-        va_start(ap, fmt);
         int m = vsnprintf(raw + n, sizeof raw - (size_t)n, fmt, ap);
-        va_end(ap);
         if (m > 0)
             n += m;
     }
@@ -62,6 +66,28 @@ void log_write(enum log_level level, const char *module, const char *fmt, ...)
     e->ms = hal_clock_ms();
     e->level = (uint8_t)level;
     log_escape(e->text, sizeof e->text, raw, len);
+    if (sink && !in_sink) {
+        in_sink = 1;
+        sink(e, module, queue_id > 0 ? queue_id : 0);
+        in_sink = 0;
+    }
+}
+
+void log_write(enum log_level level, const char *module, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_vwrite(level, module, 0, fmt, ap);
+    va_end(ap);
+}
+
+void log_write_msg(enum log_level level, const char *module, int64_t queue_id, const char *fmt,
+                   ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_vwrite(level, module, queue_id, fmt, ap);
+    va_end(ap);
 }
 
 size_t log_count(void)

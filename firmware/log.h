@@ -35,6 +35,18 @@ struct log_entry {
 
 void log_write(enum log_level level, const char *module, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The same, for a line about queued message `queue_id` (> 0): the sink
+ * gets the id as data, not just as words in the text. */
+void log_write_msg(enum log_level level, const char *module, int64_t queue_id, const char *fmt,
+                   ...) __attribute__((format(printf, 4, 5)));
+
+/* One function called with every entry right after it is stored: the
+ * remote log (rsyslog.c), which needs lwIP and so cannot live here.
+ * `module` is the caller's module name; `queue_id` is 0 unless the line
+ * came from log_write_msg. A sink must not block; lines it logs itself
+ * are stored but not handed to it again (no recursion). NULL removes it. */
+typedef void (*log_sink_fn)(const struct log_entry *e, const char *module, int64_t queue_id);
+void log_set_sink(log_sink_fn fn);
 /* Number of entries currently held (at most LOG_RING_ENTRIES). */
 size_t log_count(void);
 /* Entry `i`, 0 = oldest still held; NULL when out of range. */

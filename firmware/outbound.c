@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "clocksync.h"
 #include "config.h"
 #include "crypto.h"
 #include "db.h"
@@ -628,6 +629,19 @@ static int credentials_usable(struct conn *c)
     return 0;
 }
 
+/* `tls verify` checks the certificate's dates, which a clock not yet
+ * synchronized cannot: skip the row like one whose credentials do not
+ * open (its mail waits, or another host of the route takes it). */
+static int clock_usable(struct conn *c)
+{
+    if (strcmp(host(c)->tls, "verify") != 0 || clock_valid())
+        return 1;
+    snprintf(c->last_error, sizeof c->last_error,
+             "4.7.0 the clock is not synchronized (NTP); certificates cannot be checked");
+    event(c, "!! %s", c->last_error);
+    return 0;
+}
+
 static void on_connected_do(void *arg, struct altcp_pcb *pcb, err_t err)
 {
     (void)pcb;
@@ -757,7 +771,7 @@ static void conn_next_host(struct conn *c)
     }
     c->job_sent = 0;
     const struct db_smarthost *h = host(c);
-    if (!credentials_usable(c)) {
+    if (!credentials_usable(c) || !clock_usable(c)) {
         c->route_idx++;
         conn_next_host(c);
         return;

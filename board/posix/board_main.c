@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "boardlog.h"
 #include "conport.h"
 #include "devproto.h"
 #include "flashparts.h"
@@ -60,6 +61,7 @@ struct board {
     int64_t started_ms;
     int64_t restart_at_ms; /* -1: no restart scheduled */
     unsigned quick_crashes;
+    int clock_unset; /* --clock-unset: the device has no RTC (wall clock at 1970) */
     int quit;
 };
 
@@ -70,28 +72,17 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static struct board *say_board; /* for "\r\n" while stdio is raw */
-
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void say(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("board: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputs(say_board && conport_raw_stdio(&say_board->con) ? "\r\n" : "\n", stderr);
-}
-
+/* Diagnostics go through boardlog.h (<state>/board.log), never into the
+ * stdio console. */
 static int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int die(const char *fmt, ...)
 {
+    char text[BOARDLOG_LINE_MAX];
     va_list ap;
     va_start(ap, fmt);
-    fputs("board: ", stderr);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    boardlog_fatal("%s", text);
     return 1;
 }
 
@@ -173,7 +164,7 @@ static int load_image(const char *state, const char *image)
     if (rc < 0)
         return die("cannot write %s into slot A (%ld bytes; error %d)", image, len, rc);
     if (rc == 1)
-        say("slot A written with %s (%ld bytes)", image, len);
+        boardlog("slot A written with %s (%ld bytes)", image, len);
     return 0;
 }
 
@@ -208,7 +199,7 @@ static void write_pid_file(const struct board *b, pid_t pid)
     snprintf(path, sizeof path, "%s/%s", b->state, DEV_PID_FILE);
     int n = snprintf(text, sizeof text, "%ld\n", (long)pid);
     if (write_file_atomic(path, text, (size_t)n) != 0)
-        say("cannot write %s: %s", path, strerror(errno));
+        boardlog("cannot write %s: %s", path, strerror(errno));
 }
 
 static int start_device(struct board *b)
@@ -232,6 +223,7 @@ static int start_device(struct board *b)
         /* Own process group: a Ctrl-C on the sim's terminal is for the
          * board (power off), never a signal into the CPU. */
         setpgid(0, 0);
+        boardlog_redirect_child_stderr();
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
@@ -242,6 +234,8 @@ static int start_device(struct board *b)
         setenv(DEV_ENV_STATE, b->state, 1);
         setenv(DEV_ENV_RESET_CAUSE, cause, 1);
         setenv(DEV_ENV_BOOT_COUNT, count, 1);
+        if (b->clock_unset)
+            setenv(DEV_ENV_CLOCK_UNSET, "1", 1);
         execl(b->boot_path, "relay-boot", (char *)NULL);
         _exit(127);
     }
@@ -283,10 +277,10 @@ static void device_gone(struct board *b, int status)
     }
     if (b->next_cause != HAL_RESET_SOFTWARE) {
         if (WIFSIGNALED(status))
-            say("device stopped by signal %d: reset (%s)", WTERMSIG(status),
-                hal_reset_cause_name(b->next_cause));
+            boardlog("device stopped by signal %d: reset (%s)", WTERMSIG(status),
+                     hal_reset_cause_name(b->next_cause));
         else
-            say("device exited with status %d: reset", WEXITSTATUS(status));
+            boardlog("device exited with status %d: reset", WEXITSTATUS(status));
     }
     b->restart_at_ms = now_ms() + delay;
 }
@@ -345,7 +339,7 @@ static void device_readable(struct board *b)
         ssize_t n = read(b->dev_fd, buf, sizeof buf);
         if (n > 0) {
             if (link_decoder_feed(&b->dec, buf, (size_t)n, on_device_msg, b) != 0) {
-                say("device sent a corrupt link stream: resetting it");
+                boardlog("device sent a corrupt link stream: resetting it");
                 kill(b->dev_pid, SIGKILL);
                 return;
             }
@@ -440,7 +434,8 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: relay-board [--state DIR] [--net slirp] [--smtp-port N]\n"
-            "                   [--console stdio|pty] [--image FILE] [--boot FILE]\n");
+            "                   [--console stdio|pty] [--image FILE] [--boot FILE]\n"
+            "                   [--clock-unset]\n");
 }
 
 int main(int argc, char **argv)
@@ -448,11 +443,13 @@ int main(int argc, char **argv)
     static struct board b;
     const char *state = "sim-state", *net = "slirp", *console = "stdio", *image = NULL;
     const char *boot = NULL;
+    char err[256];
     long smtp_port = 2525;
     static const struct option opts[] = {
         {"state", required_argument, NULL, 's'}, {"net", required_argument, NULL, 'n'},
         {"smtp-port", required_argument, NULL, 'p'}, {"console", required_argument, NULL, 'c'},
         {"image", required_argument, NULL, 'i'}, {"boot", required_argument, NULL, 'b'},
+        {"clock-unset", no_argument, NULL, 'u'},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     int opt;
     while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -462,6 +459,7 @@ int main(int argc, char **argv)
         case 'c': console = optarg; break;
         case 'i': image = optarg; break;
         case 'b': boot = optarg; break;
+        case 'u': b.clock_unset = 1; break;
         case 'p': {
             char *end;
             smtp_port = strtol(optarg, &end, 10);
@@ -505,7 +503,14 @@ int main(int argc, char **argv)
     }
     if (access(b.boot_path, X_OK) != 0)
         return die("boot stage %s: %s", b.boot_path, strerror(errno));
-    if (lock_state(b.state) || ensure_secret(b.state))
+    if (lock_state(b.state))
+        return 1;
+    /* From here on diagnostics go to the state directory's board.log
+     * (and to stderr only in pty mode): in stdio mode they would land in
+     * the middle of the appliance's console. */
+    if (boardlog_open(b.state, mode == CONPORT_PTY, err, sizeof err) != 0)
+        boardlog("%s; diagnostics go to stderr", err);
+    if (ensure_secret(b.state))
         return 1;
     if (image && load_image(b.state, image))
         return 1;
@@ -522,7 +527,6 @@ int main(int argc, char **argv)
         return die("signalfd: %s", strerror(errno));
     signal(SIGPIPE, SIG_IGN);
 
-    char err[256];
     b.net = slirpnet_new((uint16_t)smtp_port, on_slirp_frame, &b, err, sizeof err);
     if (!b.net)
         return die("network: %s", err);
@@ -531,12 +535,14 @@ int main(int argc, char **argv)
         return die("out of memory");
     if (conport_open(&b.con, mode, err, sizeof err) != 0)
         return die("console: %s", err);
-    say_board = &b;
     if (mode == CONPORT_PTY) {
         printf("console: %s\n", b.con.path);
         fflush(stdout);
     } else if (conport_raw_stdio(&b.con)) {
-        say("console on this terminal; Ctrl-A x quits");
+        /* The one line of the simulator's own on this console: how to
+         * leave, and where its messages went, before the appliance talks. */
+        fprintf(stderr, "board: console on this terminal; Ctrl-A x quits; board messages go "
+                "to %s/%s\r\n", b.state, BOARDLOG_FILE);
     }
     b.dev_fd = -1;
     b.next_cause = HAL_RESET_POWER_ON;
@@ -545,6 +551,6 @@ int main(int argc, char **argv)
     power_off(&b);
     conport_close(&b.con);
     slirpnet_free(b.net);
-    say("powered off");
+    boardlog("powered off");
     return rc;
 }

@@ -32,6 +32,9 @@ static char state_dir[4096];
 static char db_path[4096 + 16];
 static enum hal_reset_cause reset_cause = HAL_RESET_POWER_ON;
 static struct hal_boot_state boot_state = {HAL_FLASH_SLOT_A, 0, 0};
+/* --clock-unset: no battery-backed RTC, the wall clock starts at 1970. */
+static int clock_unset;
+static int64_t wall_offset;
 
 static unsigned long env_number(const char *name, unsigned long fallback)
 {
@@ -61,6 +64,7 @@ int dev_hal_init(char *err, size_t errlen)
     boot_state.running = (slot && strcmp(slot, "B") == 0) ? HAL_FLASH_SLOT_B : HAL_FLASH_SLOT_A;
     boot_state.trial = env_number(DEV_ENV_TRIAL, 0) == 1;
     boot_state.boot_count = (uint32_t)env_number(DEV_ENV_BOOT_COUNT, 0);
+    clock_unset = env_number(DEV_ENV_CLOCK_UNSET, 0) == 1;
     return 0;
 }
 
@@ -123,7 +127,64 @@ uint32_t hal_clock_ms(void) { return (uint32_t)(since_reset_us() / 1000u); }
 
 uint64_t hal_clock_us(void) { return since_reset_us(); }
 
-int64_t hal_clock_wall(void) { return (int64_t)time(NULL); }
+/* The wall clock is the host's (or, with the board's --clock-unset, the
+ * seconds since reset) plus what hal_clock_set_wall() stepped it by. */
+
+static int64_t wall_base(void)
+{
+    return clock_unset ? (int64_t)(since_reset_us() / 1000000u) : (int64_t)time(NULL);
+}
+
+int64_t hal_clock_wall(void) { return wall_base() + wall_offset; }
+
+/* The host's clock is NTP-disciplined: as good as a set RTC. */
+int hal_clock_wall_valid(void) { return !clock_unset; }
+
+void hal_clock_set_wall(int64_t t) { wall_offset = t - wall_base(); }
+
+/* The last known time: "<seconds>\n" in <state>/clock-saved, replaced
+ * whole (write, fsync, rename) so a power cut leaves the old or the new
+ * record, never half of one. */
+#define CLOCK_SAVED_FILE "clock-saved"
+
+int hal_clock_save_wall(int64_t t)
+{
+    char path[4200], tmp[4210], text[32];
+    snprintf(path, sizeof path, "%s/%s", state_dir, CLOCK_SAVED_FILE);
+    snprintf(tmp, sizeof tmp, "%s.new", path);
+    int n = snprintf(text, sizeof text, "%lld\n", (long long)t);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return HAL_EIO;
+    int ok = write(fd, text, (size_t)n) == n && fsync(fd) == 0;
+    close(fd);
+    if (!ok || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return HAL_EIO;
+    }
+    return HAL_OK;
+}
+
+int hal_clock_saved_wall(int64_t *t)
+{
+    char path[4200], text[32];
+    snprintf(path, sizeof path, "%s/%s", state_dir, CLOCK_SAVED_FILE);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return HAL_EIO;
+    ssize_t n = read(fd, text, sizeof text - 1);
+    close(fd);
+    if (n < 2 || text[n - 1] != '\n')
+        return HAL_EIO;
+    text[n - 1] = '\0';
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (errno || *end || end == text)
+        return HAL_EIO;
+    *t = (int64_t)v;
+    return HAL_OK;
+}
 
 /* --- rng --- */
 

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "boardlog.h"
 #include "egress.h"
 #include "hal_eth.h"
 
@@ -37,7 +38,7 @@ struct slirp_timer {
 
 struct slirpnet {
     Slirp *slirp;
-    int trace; /* SHR_BOARD_TRACE=1: one stderr line per frame, for debugging */
+    int trace; /* SHR_BOARD_TRACE=1: one board log line per frame, for debugging */
     struct egress_policy policy;
     uint64_t egress_dropped;
     slirpnet_rx_fn rx;
@@ -100,8 +101,8 @@ static void trace_frame(const struct slirpnet *sn, const char *dir, const uint8_
     trace_tcp(f, len, tcp, sizeof tcp);
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    fprintf(stderr, "board: %ld.%06ld %s %s (%zu bytes, flags 0x%02x)%s\n", (long)ts.tv_sec % 1000,
-            ts.tv_nsec / 1000, dir, what, len, len > 47 ? f[47] : 0, tcp);
+    boardlog("%ld.%06ld %s %s (%zu bytes, flags 0x%02x)%s", (long)ts.tv_sec % 1000,
+             ts.tv_nsec / 1000, dir, what, len, len > 47 ? f[47] : 0, tcp);
 }
 
 static ssize_t cb_send_packet(const void *buf, size_t len, void *opaque)
@@ -115,7 +116,7 @@ static ssize_t cb_send_packet(const void *buf, size_t len, void *opaque)
 static void cb_guest_error(const char *msg, void *opaque)
 {
     (void)opaque;
-    fprintf(stderr, "board: slirp: guest error: %s\n", msg);
+    boardlog("slirp: guest error: %s", msg);
 }
 
 static int64_t cb_clock_get_ns(void *opaque)
@@ -134,7 +135,7 @@ static void *cb_timer_new(SlirpTimerCb cb, void *cb_opaque, void *opaque)
             sn->timers[i] = (struct slirp_timer){cb, cb_opaque, -1, 1};
             return &sn->timers[i];
         }
-    fprintf(stderr, "board: slirp: out of timers\n");
+    boardlog_fatal("slirp: out of timers");
     abort();
 }
 
@@ -233,8 +234,8 @@ struct slirpnet *slirpnet_new(uint16_t smtp_port, slirpnet_rx_fn rx, void *ctx,
      * wait a full SYN retransmission (1 s) each. Raise it. */
     int listener = find_listener(smtp_port);
     if (listener < 0 || listen(listener, SOMAXCONN) != 0)
-        fprintf(stderr, "board: cannot raise the listen backlog of 127.0.0.1:%u: %s\n",
-                smtp_port, listener < 0 ? "socket not found" : strerror(errno));
+        boardlog("cannot raise the listen backlog of 127.0.0.1:%u: %s", smtp_port,
+                 listener < 0 ? "socket not found" : strerror(errno));
     return sn;
 }
 
@@ -250,7 +251,7 @@ static int cb_add_poll(int fd, int events, void *opaque)
 {
     struct slirpnet *sn = opaque;
     if (sn->pfd_base + sn->pfd_count >= sn->pfd_cap) {
-        fprintf(stderr, "board: slirp: too many descriptors\n");
+        boardlog("slirp: too many descriptors");
         return -1;
     }
     short ev = 0;
@@ -335,8 +336,7 @@ int slirpnet_send(struct slirpnet *sn, const uint8_t *frame, size_t len)
         if (sn->egress_dropped <= 10 || sn->egress_dropped % 1000 == 0) {
             char what[96];
             egress_describe(frame, len, what, sizeof what);
-            fprintf(stderr, "board: egress dropped #%llu: %s\n",
-                    (unsigned long long)sn->egress_dropped, what);
+            boardlog("egress dropped #%llu: %s", (unsigned long long)sn->egress_dropped, what);
         }
         return -1;
     }

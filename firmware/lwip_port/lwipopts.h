@@ -81,9 +81,24 @@
 #define LWIP_ALTCP_TLS 1
 #define LWIP_ALTCP_TLS_MBEDTLS 1
 
-/* --- SNTP: wall time for Received: headers when no RTC is set --- */
+/* --- SNTP: wall time for Received: headers when no RTC is set ---
+ * One server (`ntp-server`, or the one DHCP offers: option 42), by name or
+ * address; every answer goes to clocksync.c through fwnet.c. */
 #define SNTP_SERVER_DNS 1
+#define LWIP_DHCP_GET_NTP_SRV 1
 #define SNTP_SET_SYSTEM_TIME(sec) fwnet_sntp_set_time((sec))
+/* Take only answers from the server asked, on port 123, that echo our
+ * transmit timestamp (random microseconds: fwnet_sntp_get_time), so a
+ * spoofed datagram cannot set the clock and move the queue's times. */
+#define SNTP_CHECK_RESPONSE 2
+#include <stdint.h>
+void fwnet_sntp_get_time(uint32_t *sec, uint32_t *us);
+#define SNTP_GET_SYSTEM_TIME(sec, us) fwnet_sntp_get_time(&(sec), &(us))
+/* Hourly once synchronized (lwIP's default, RFC 4330 asks for >= 15 s);
+ * the first request within 5 s of a (re)start (lwIP's random startup
+ * delay, so a site powering up does not ask all at once); an unanswered
+ * request is repeated after 15 s, doubling up to 150 s. */
+#define SNTP_UPDATE_DELAY 3600000
 
 /* --- statistics: `net show` and `stats` read them --- */
 #define LWIP_STATS 1

@@ -25,7 +25,8 @@ class BootTest(unittest.TestCase):
 
     def test_version(self):
         out = self.sim.cmd_ok("version")
-        self.assertRegex(out, r"^Smart Host Relay \d+\.\d+\.\d+ \(build \S+\) board posix slot A$")
+        self.assertRegex(out.splitlines()[0],
+                         r"^Smart Host Relay \d+\.\d+\.\d+ \(build \S+\) board posix slot A$")
 
     def test_help_lists_every_command(self):
         out = self.sim.cmd_ok("help")

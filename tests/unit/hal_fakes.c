@@ -53,3 +53,35 @@ int hal_secret_get(uint8_t out[HAL_SECRET_LEN])
     memcpy(out, hal_fake_secret, HAL_SECRET_LEN);
     return HAL_OK;
 }
+
+/* --- wall clock steps and the saved last-known time (clock sync) --- */
+int64_t hal_fake_wall_set;
+int hal_fake_wall_sets;
+int64_t hal_fake_saved_wall;
+int hal_fake_saved_valid;
+int hal_fake_saves;
+
+void hal_clock_set_wall(int64_t t)
+{
+    hal_fake_wall_set = t;
+    hal_fake_wall_sets++;
+}
+
+int hal_clock_save_wall(int64_t t)
+{
+    hal_fake_saved_wall = t;
+    hal_fake_saved_valid = 1;
+    hal_fake_saves++;
+    return HAL_OK;
+}
+
+int hal_clock_saved_wall(int64_t *t)
+{
+    if (!hal_fake_saved_valid)
+        return HAL_EIO;
+    *t = hal_fake_saved_wall;
+    return HAL_OK;
+}
+
+int hal_fake_wall_valid = 1;
+int hal_clock_wall_valid(void) { return hal_fake_wall_valid; }

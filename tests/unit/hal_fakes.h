@@ -15,4 +15,14 @@ extern uint8_t hal_fake_secret[HAL_SECRET_LEN];
 extern int hal_fake_rng_fail;
 extern int hal_fake_secret_fail;
 
+/* Clock sync: hal_clock_set_wall() records its argument and counts the
+ * calls (hal_clock_wall() itself does not move); the saved last-known time
+ * is hal_fake_saved_wall when hal_fake_saved_valid. */
+extern int64_t hal_fake_wall_set;
+extern int hal_fake_wall_sets;
+extern int64_t hal_fake_saved_wall;
+extern int hal_fake_saved_valid;
+extern int hal_fake_saves;
+extern int hal_fake_wall_valid; /* what hal_clock_wall_valid() returns; 1 at start */
+
 #endif

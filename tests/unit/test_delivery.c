@@ -570,6 +570,29 @@ static void test_unreadable_bounce_address_keeps_recipients(void **state)
     assert_int_equal(st.report_failures, 1);
 }
 
+/* The clock is stepped (first NTP answer) while a job is in flight: the
+ * queue's rows are moved by db_queue_rebase, the job by dlv_clock_stepped;
+ * its message is as young as before, not expired by the jump. */
+static void test_clock_step_during_delivery(void **state)
+{
+    (void)state;
+    set("queue-lifetime", "500");
+    int64_t id = queue_msg("pst@vendor.test", "example.com", 1);
+    dlv_poll();
+    assert_int_equal(started_n, 1);
+    int64_t delta = 10 * 365 * 86400LL; /* years forward */
+    hal_fake_now_ms += (uint32_t)(delta * 1000 % 4294967296LL);
+    delta = hal_clock_wall() - 1700000000; /* what the fake clock really moved */
+    assert_int_equal(db_begin(db), DB_OK);
+    assert_true(db_queue_rebase(db, delta) >= 0);
+    assert_int_equal(db_commit(db), DB_OK);
+    dlv_clock_stepped(delta);
+    finish_all(0, 451, "4.3.0 later");
+    struct rcpt_seen r = rcpts_of(id);
+    assert_string_equal(r.r[0].state, "deferred");
+    assert_int_equal(failed_in_history(), 0);
+}
+
 /* Outcomes are committed durably even though the 'delivering' marks
  * before them were staging commits. */
 static void test_outcomes_commit_durably(void **state)
@@ -595,6 +618,7 @@ int main(void)
         T(test_reset_recovered_retried_soon),
         T(test_reset_recovered_reply_counts),
         T(test_crash_loop_ages_out),
+        T(test_clock_step_during_delivery),
         T(test_report_exempt_from_queue_cap),
         T(test_unreadable_bounce_address_keeps_recipients),
         T(test_outcomes_commit_durably),

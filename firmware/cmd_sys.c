@@ -1,4 +1,4 @@
-/* cmd_sys.c — help, version, log, reboot. */
+/* cmd_sys.c — help, version, fw status, log, reboot. */
 
 #include "clocksync.h"
 #include "commands.h"
@@ -35,6 +35,24 @@ static int cmd_version(struct console *con, int argc, char **argv)
     return 0;
 }
 
+/* `fw status`: what runs and whether it is confirmed. The update commands
+ * (and the other slot's contents) come with signed updates. */
+static int cmd_fw_status(struct console *con, int argc, char **argv)
+{
+    (void)argv;
+    if (argc != 0)
+        return console_usage(con);
+    struct hal_boot_state boot;
+    if (hal_bootctl_state(&boot) != 0)
+        return console_error(con, "cannot read the boot state");
+    console_printf(con, "running  slot %s, version %s, build %s\n",
+                   boot.running == HAL_FLASH_SLOT_B ? "B" : "A", fw_version(), fw_build_id());
+    console_printf(con, "state    %s\n",
+                   boot.trial ? "trial boot, not confirmed (the next reset reverts)" : "confirmed");
+    console_printf(con, "boots    %lu since power-on\n", (unsigned long)boot.boot_count);
+    return 0;
+}
+
 /* `log [N]`: the last N entries of the RAM log (default 20). */
 static int cmd_log(struct console *con, int argc, char **argv)
 {
@@ -67,5 +85,7 @@ const struct console_cmd cmd_sys_table[] = {
     {"version", NULL, "", "firmware version, build id, board, slot and clock", cmd_version},
     {"log", NULL, "[N]", "last N lines of the log (default 20)", cmd_log},
     {"reboot", NULL, "", "restart the appliance", cmd_reboot},
+    {"fw", "status", "", "running firmware: slot, version, build id, confirmed or trial",
+     cmd_fw_status},
     {NULL, NULL, NULL, NULL, NULL},
 };

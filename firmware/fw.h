@@ -12,5 +12,8 @@
 void fw_main(void) __attribute__((noreturn));
 /* Version and build text, e.g. "0.1.0 (build 1a2b3c)". */
 const char *fw_version_text(void);
+/* The two parts alone: "0.1.0", "1a2b3c". */
+const char *fw_version(void);
+const char *fw_build_id(void);
 
 #endif

@@ -41,6 +41,8 @@ static const struct console_cmd *const console_tables[] = {
 static struct console console;
 
 const char *fw_version_text(void) { return SHR_VERSION " (build " SHR_BUILD_ID ")"; }
+const char *fw_version(void) { return SHR_VERSION; }
+const char *fw_build_id(void) { return SHR_BUILD_ID; }
 
 static void uart_write(void *ctx, const char *data, size_t len)
 {

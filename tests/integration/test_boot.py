@@ -28,6 +28,16 @@ class BootTest(unittest.TestCase):
         self.assertRegex(out.splitlines()[0],
                          r"^Smart Host Relay \d+\.\d+\.\d+ \(build \S+\) board posix slot A$")
 
+    def test_fw_status(self):
+        out = self.sim.cmd_ok("fw status")
+        version = re.search(r"Smart Host Relay (\d+\.\d+\.\d+) \(build (\S+)\)",
+                            self.sim.cmd_ok("version"))
+        self.assertEqual(out.splitlines(), [
+            "running  slot A, version %s, build %s" % version.groups(),
+            "state    confirmed",
+            "boots    1 since power-on"])
+        self.assertRegex(self.sim.cmd("fw status now"), r"^error: usage: ")
+
     def test_help_lists_every_command(self):
         out = self.sim.cmd_ok("help")
         for form in ["help [command]", "version", "log [N]", "reboot", "net show", "net set"]:

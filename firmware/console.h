@@ -16,10 +16,23 @@
 #include <stdint.h>
 
 /* Longest line accepted, without the terminator; a longer line is refused
- * whole rather than run truncated. */
+ * whole rather than run truncated (the bell rings at the first byte that
+ * does not fit; nothing already typed is overwritten). */
 #define CONSOLE_LINE_MAX 255
 /* Most words in one command line. */
 #define CONSOLE_ARGS_MAX 16
+/* Command lines kept for the up/down arrows (lines typed at a password or
+ * other asked-for prompt are never kept). */
+#define CONSOLE_HISTORY 32
+/* Bytes typed (or pasted) while a command runs on (console_busy), kept to
+ * run in order once it is done. The UART HAL cannot hold input back (the
+ * board drops what its RX ring cannot take), so this must absorb a whole
+ * pasted script: 50 lines of 100 characters with CR LF are 5100 bytes. A
+ * paste past it rings the bell; the complete lines kept still run, the rest
+ * is discarded with an error line. */
+#define CONSOLE_TYPEAHEAD 8192
+/* Terminal width help output and completion lists are wrapped to. */
+#define CONSOLE_WIDTH 80
 
 struct console;
 
@@ -53,9 +66,22 @@ struct console {
     const struct console_cmd *current; /* command running now, for usage errors */
     char line[CONSOLE_LINE_MAX + 1];
     size_t len;
+    size_t cursor;    /* edit position in line, 0..len */
     uint8_t overflow; /* the line grew past CONSOLE_LINE_MAX; refuse it at Enter */
     uint8_t last_cr;  /* previous byte was CR, so a following LF is the same Enter */
-    uint8_t esc;      /* 0 none, 1 after ESC, 2 inside a CSI/SS3 sequence */
+    uint8_t esc;      /* escape sequence state (console.c), kept across feeds */
+    uint8_t esc_mod;  /* the CSI sequence has modifiers (e.g. Ctrl+arrow): unbound */
+    uint16_t esc_arg; /* numeric parameter of the CSI sequence so far */
+    uint8_t in_line;  /* a finished line is being handled (command or asked line) */
+    /* history: a ring of the last CONSOLE_HISTORY command lines */
+    char hist[CONSOLE_HISTORY][CONSOLE_LINE_MAX + 1];
+    uint8_t hist_count, hist_next; /* entries kept; slot the next one goes to */
+    uint8_t hist_pos;              /* 0: editing a new line; k: k-th newest shown */
+    char draft[CONSOLE_LINE_MAX + 1]; /* the new line, kept while browsing */
+    /* typeahead: input that arrived while a command was busy */
+    uint8_t ahead[CONSOLE_TYPEAHEAD];
+    size_t ahead_head, ahead_len;
+    uint8_t ahead_overflow; /* bytes were discarded; said when the command ends */
     console_secret_fn secret_fn; /* set while a line is asked for */
     void *secret_ctx;
     uint8_t ask_echo;            /* the asked line is echoed (not a secret) */
@@ -107,8 +133,11 @@ void console_ask_new_password(struct console *con,
 void console_ask_line(struct console *con, const char *prompt, console_secret_fn fn, void *ctx);
 
 /* A command that goes on after its handler returned (CONSOLE_PENDING), e.g.
- * `smarthost test`: typed input is ignored except Ctrl-C, which calls
- * `cancel`; console_done() ends it and brings the prompt back. */
+ * `smarthost test`: Ctrl-C calls `cancel` (and discards input typed ahead);
+ * other input is kept (CONSOLE_TYPEAHEAD) and runs, in order, once
+ * console_done() has ended the command and brought the prompt back.
+ * console_done() may be called from the handler itself: the prompt then
+ * comes when the handler returns. */
 void console_busy(struct console *con, void (*cancel)(struct console *con, void *ctx), void *ctx);
 void console_done(struct console *con);
 int console_is_busy(const struct console *con);
@@ -123,7 +152,10 @@ int64_t console_parse_id(const char *text);
 int console_count_arg(struct console *con, int argc, char **argv, int def, int max, int *n);
 
 /* List all commands, or only those named `topic` (NULL for all). Returns -1
- * with an error line when `topic` names no command. */
+ * with an error line when `topic` names no command. Each form is printed
+ * whole, wrapped at word boundaries to CONSOLE_WIDTH: continuation lines of
+ * a form are indented by 6, descriptions start in column 33. A command line
+ * ending in the word "?" (`smarthost ?`, `smarthost add ?`) shows the same. */
 int console_help(struct console *con, const char *topic);
 
 #endif

@@ -17,7 +17,7 @@
 /* RX ring of whole frames; a full ring drops, as a MAC with no free
  * descriptors does. 256 frames hold a full TCP window for several sessions. */
 #define RX_FRAMES 256
-#define UART_RX_BYTES 4096
+#define UART_RX_BYTES 16384 /* a pasted script of a few hundred lines; more waits in the socket */
 
 static struct {
     uint16_t len;
@@ -57,14 +57,20 @@ static void on_message(void *ctx, uint8_t type, const uint8_t *payload, size_t l
 }
 
 /* Read what the socket holds without blocking; stop early when the rings
- * are full so the socket buffer, not our memory, absorbs a burst. */
+ * are full so the socket buffer (and the board's queue behind it), not our
+ * memory, absorbs a burst. A read never takes more bytes than the UART
+ * ring has room for: even if all of them were UART payload they fit, so a
+ * pasted script is held back, like a UART with flow control, not cut. */
 static int pump(void)
 {
     uint8_t buf[16384];
     for (;;) {
-        if (rx_tail - rx_head == RX_FRAMES)
+        size_t want = UART_RX_BYTES - uart_count;
+        if (rx_tail - rx_head == RX_FRAMES || want == 0)
             return 0;
-        ssize_t n = recv(DEV_LINK_FD, buf, sizeof buf, MSG_DONTWAIT);
+        if (want > sizeof buf)
+            want = sizeof buf;
+        ssize_t n = recv(DEV_LINK_FD, buf, want, MSG_DONTWAIT);
         if (n > 0) {
             if (link_decoder_feed(&decoder, buf, (size_t)n, on_message, NULL) != 0)
                 return link_failed = HAL_EIO;

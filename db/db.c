@@ -62,6 +62,33 @@ static int read_version(struct db *db, uint32_t *v)
     return rc == SQLITE_ROW ? DB_OK : db_rc_from(rc);
 }
 
+/* One integer from a PRAGMA that returns one row. */
+static int pragma_u64(struct db *db, const char *sql, uint64_t *v)
+{
+    sqlite3_stmt *st;
+    int rc = db_prepare(db, sql, &st);
+    if (rc)
+        return rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *v = (uint64_t)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? DB_OK : db_rc_from(rc);
+}
+
+int db_size(struct db *db, struct db_size_info *out)
+{
+    memset(out, 0, sizeof *out);
+    int rc = pragma_u64(db, "PRAGMA page_count", &out->pages);
+    if (rc == DB_OK)
+        rc = pragma_u64(db, "PRAGMA page_size", &out->page_size);
+    if (rc == DB_OK)
+        rc = pragma_u64(db, "PRAGMA freelist_count", &out->free_pages);
+    if (rc != DB_OK)
+        memset(out, 0, sizeof *out);
+    return rc;
+}
+
 /* quick_check returns "ok" or up to N lines of problems. */
 static void quick_check(struct db *db)
 {

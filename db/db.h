@@ -60,6 +60,14 @@ uint32_t db_version(const struct db *db);
 /* The message of the last SQLite failure on this connection. */
 const char *db_errmsg(const struct db *db);
 
+/* The main database file's size (`stats`): pages * page_size bytes, of
+ * which free_pages sit on the freelist (reusable, kept by the file: SQLite
+ * gives space back only with VACUUM). The WAL file is not counted. */
+struct db_size_info {
+    uint64_t pages, page_size, free_pages;
+};
+int db_size(struct db *db, struct db_size_info *out);
+
 /* Transactions: everything a command changes commits together or not at
  * all. BEGIN IMMEDIATE takes the write lock up front.
  *

@@ -10,8 +10,12 @@
 #include "db.h"
 #include "db_queue.h"
 #include "delivery.h"
+#include "fwnet.h"
 #include "hal_clock.h"
+#include "hal_heap.h"
+#include "hal_reset.h"
 #include "inbound.h"
+#include "outbound.h"
 #include "spool.h"
 
 
@@ -259,6 +263,88 @@ static int cmd_queue_history(struct console *con, int argc, char **argv)
 
 /* --- stats --- */
 
+/* Since the last reset: hal_clock_us() is the tick counter started there. */
+static void stats_uptime(struct console *con)
+{
+    uint64_t s = hal_clock_us() / 1000000u;
+    console_printf(con, "uptime    %llud %uh %um %us (reset: %s)\n",
+                   (unsigned long long)(s / 86400), (unsigned)(s / 3600 % 24),
+                   (unsigned)(s / 60 % 60), (unsigned)(s % 60),
+                   hal_reset_cause_name(hal_reset_cause()));
+}
+
+static void stats_heap(struct console *con)
+{
+    size_t in_use, peak;
+    if (hal_heap_stats(&in_use, &peak) != 0) {
+        console_printf(con, "heap      not known on this board\n");
+        return;
+    }
+    /* Where the board only samples the heap, say so: a burst between two
+     * samples does not show in the peak. */
+    console_printf(con, "heap      in use %llu bytes, peak %llu%s\n", (unsigned long long)in_use,
+                   (unsigned long long)peak,
+                   hal_heap_peak_exact() ? "" : " (highest of samples once a second)");
+}
+
+static void stats_lwip(struct console *con)
+{
+    struct fwnet_mem heap, pools[FWNET_POOLS_MAX];
+    int n = fwnet_mem_stats(&heap, pools, FWNET_POOLS_MAX);
+    console_printf(con, "lwip heap used %lu max %lu of %lu bytes, failures %lu\n",
+                   (unsigned long)heap.used, (unsigned long)heap.max, (unsigned long)heap.avail,
+                   (unsigned long)heap.err);
+    for (int i = 0; i < n; i++)
+        console_printf(con, "lwip pool %-14s used %lu max %lu of %lu, failures %lu\n",
+                       pools[i].name, (unsigned long)pools[i].used, (unsigned long)pools[i].max,
+                       (unsigned long)pools[i].avail, (unsigned long)pools[i].err);
+}
+
+static void stats_smarthosts(struct console *con)
+{
+    static struct hoststats_entry hosts[HOSTSTATS_MAX]; /* ~10 KiB: not on the stack */
+    uint64_t dropped;
+    int n = outbound_host_stats(hosts, HOSTSTATS_MAX, &dropped);
+    if (!n)
+        console_printf(con, "smarthost none contacted since reset\n");
+    for (int i = 0; i < n; i++) {
+        const uint64_t *c = hosts[i].count;
+        console_printf(con, "smarthost %lld %s connections %llu delivered %llu deferred %llu "
+                            "refused %llu tls %llu downgrades %llu\n",
+                       (long long)hosts[i].id, hosts[i].name,
+                       (unsigned long long)c[HOSTSTATS_CONNECTIONS],
+                       (unsigned long long)c[HOSTSTATS_DELIVERED],
+                       (unsigned long long)c[HOSTSTATS_DEFERRED],
+                       (unsigned long long)c[HOSTSTATS_REFUSED],
+                       (unsigned long long)c[HOSTSTATS_TLS],
+                       (unsigned long long)c[HOSTSTATS_DOWNGRADES]);
+    }
+    if (dropped)
+        console_printf(con, "smarthost counts of %llu less recently used host(s) dropped "
+                            "(%d are kept)\n", (unsigned long long)dropped, HOSTSTATS_MAX);
+}
+
+static void stats_database(struct console *con)
+{
+    struct db *db = cfg_db();
+    if (!db) {
+        console_printf(con, "database  unavailable (see 'log')\n");
+        return;
+    }
+    struct db_size_info sz;
+    if (db_size(db, &sz) == DB_OK)
+        console_printf(con, "database  %llu bytes (%llu pages of %llu, %llu free)\n",
+                       (unsigned long long)(sz.pages * sz.page_size), (unsigned long long)sz.pages,
+                       (unsigned long long)sz.page_size, (unsigned long long)sz.free_pages);
+    else
+        console_printf(con, "database  size not known: %s\n", db_errmsg(db));
+    const char *health = db_health(db);
+    if (health)
+        console_printf(con, "integrity check at boot failed: %s\n", health);
+    else
+        console_printf(con, "integrity ok (quick_check at boot)\n");
+}
+
 static int cmd_stats(struct console *con, int argc, char **argv)
 {
     (void)argv;
@@ -289,6 +375,11 @@ static int cmd_stats(struct console *con, int argc, char **argv)
     char clock[CLOCKSYNC_SERVER_MAX + 128];
     clock_describe(clock, sizeof clock);
     console_printf(con, "clock     %s\n", clock);
+    stats_uptime(con);
+    stats_heap(con);
+    stats_lwip(con);
+    stats_smarthosts(con);
+    stats_database(con);
     return 0;
 }
 
@@ -376,7 +467,7 @@ const struct console_cmd cmd_queue_table[] = {
      cmd_queue_retry},
     {"queue", "delete", "<id>", "remove a message from the queue, undelivered", cmd_queue_delete},
     {"queue", "history", "[N]", "last N delivery outcomes (default 20)", cmd_queue_history},
-    {"stats", NULL, "", "connection, message, queue and delivery counters", cmd_stats},
+    {"stats", NULL, "", "counters, uptime, memory, smart hosts and database", cmd_stats},
     {"tls", "show", "", "the certificate offered to STARTTLS clients", cmd_tls_show},
     {"inbound-auth", "set", "<user>", "require SMTP AUTH as <user> (asks for the password)",
      cmd_inbound_set},

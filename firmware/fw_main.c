@@ -13,7 +13,9 @@
 #include "fwnet.h"
 #include "hal_board.h"
 #include "hal_bootctl.h"
+#include "hal_clock.h"
 #include "hal_event.h"
+#include "hal_heap.h"
 #include "hal_reset.h"
 #include "hal_storage.h"
 #include "hal_uart.h"
@@ -28,6 +30,9 @@
 
 #define CONSOLE_PROMPT "relay> "
 #define UART_CHUNK 256 /* bytes taken from the UART per read */
+/* The heap's peak for `stats`, where the board can only sample it: often
+ * enough to catch a busy minute, rare enough to cost nothing. */
+#define HEAP_SAMPLE_MS 1000
 
 static const struct console_cmd *const console_tables[] = {
     cmd_sys_table,
@@ -139,8 +144,13 @@ void fw_main(void)
     }
     console_init(&console, console_tables, CONSOLE_PROMPT, uart_write, NULL);
     console_prompt(&console);
+    uint32_t heap_sampled_ms = hal_clock_ms();
     for (;;) {
         hal_watchdog_kick();
+        if (hal_clock_ms() - heap_sampled_ms >= HEAP_SAMPLE_MS) {
+            heap_sampled_ms = hal_clock_ms();
+            hal_heap_sample();
+        }
         uint32_t sleep_ms = fwnet_timers();
         /* Wake at least twice per watchdog period even with no timer due. */
         if (sleep_ms > FW_WATCHDOG_MS / 2)

@@ -16,6 +16,8 @@
 #include "lwip/dns.h"
 #include "lwip/etharp.h"
 #include "lwip/init.h"
+#include "lwip/mem.h"
+#include "lwip/memp.h"
 #include "lwip/netif.h"
 #include "lwip/pbuf.h"
 #include "lwip/prot/dhcp.h"
@@ -272,6 +274,35 @@ void fwnet_status(struct fwnet_status *st)
     st->tcp_tx = lwip_stats.tcp.xmit;
     st->tcp_drop = lwip_stats.tcp.drop;
     st->tcp_memerr = lwip_stats.tcp.memerr;
+}
+
+/* Pool names from lwIP's own pool list, in memp_t order: lwIP keeps a
+ * name in its stats only with LWIP_STATS_DISPLAY or LWIP_DEBUG, which
+ * would also pull in printing code. */
+static const char *const pool_names[] = {
+#define LWIP_MEMPOOL(name, num, size, desc) desc,
+#include "lwip/priv/memp_std.h"
+};
+_Static_assert(sizeof pool_names / sizeof pool_names[0] == MEMP_MAX, "a name per pool");
+_Static_assert(MEMP_MAX <= FWNET_POOLS_MAX, "FWNET_POOLS_MAX holds every pool");
+
+static void mem_copy(struct fwnet_mem *out, const char *name, const struct stats_mem *m)
+{
+    out->name = name;
+    out->used = (uint32_t)m->used;
+    out->max = (uint32_t)m->max;
+    out->avail = (uint32_t)m->avail;
+    out->err = (uint32_t)m->err;
+}
+
+int fwnet_mem_stats(struct fwnet_mem *heap, struct fwnet_mem *pools, int max)
+{
+    mem_copy(heap, "heap", &lwip_stats.mem);
+    int n = 0;
+    for (int i = 0; i < MEMP_MAX && n < max; i++)
+        if (lwip_stats.memp[i]) /* set by memp_init() (lwip_init) */
+            mem_copy(&pools[n++], pool_names[i], lwip_stats.memp[i]);
+    return n;
 }
 
 int fwnet_use_dhcp(void)

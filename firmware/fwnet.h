@@ -24,6 +24,18 @@ struct fwnet_status {
     uint32_t tcp_drop, tcp_memerr;
 };
 
+/* lwIP's own memory since boot, for `stats`: its heap (MEM_SIZE: TX
+ * segments, TLS records) and each fixed-size pool (PCBs, segments,
+ * pbufs, timers). `err` counts allocations refused because it was full. */
+struct fwnet_mem {
+    const char *name; /* pool name as lwIP spells it ("TCP_PCB"); "heap" */
+    uint32_t used, max, avail, err;
+};
+/* Pools in this lwIP configuration (memp_std.h); more than there are. */
+#define FWNET_POOLS_MAX 24
+/* Fills *heap and pools[0..max); returns how many pools were filled. */
+int fwnet_mem_stats(struct fwnet_mem *heap, struct fwnet_mem *pools, int max);
+
 int fwnet_init(const char *hostname);
 /* Hand every received frame to lwIP; call when hal_event_wait says so. */
 void fwnet_input(void);

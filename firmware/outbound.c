@@ -16,6 +16,7 @@
 #include "db.h"
 #include "db_queue.h"
 #include "hal_clock.h"
+#include "hoststats.h"
 #include "log.h"
 #include "lwip/altcp.h"
 #include "lwip/altcp_tcp.h"
@@ -70,6 +71,7 @@ _Static_assert(CRYPTO_TLS_MAX >= OUTBOUND_CONNECTIONS, "a TLS session per connec
 static struct conn conns[OUTBOUND_CONNECTIONS];
 static uint64_t downgrades;
 static uint64_t creds_unreadable;
+static struct hoststats host_stats; /* per smart host, for `stats` */
 static char helo_name[256];
 
 /* lwIP frees a pcb inside altcp_abort(); a recv/sent/poll/connected
@@ -112,10 +114,16 @@ static void event(struct conn *c, const char *fmt, ...)
 
 static const struct db_smarthost *host(const struct conn *c) { return &c->route.hosts[c->route_idx]; }
 
+static void count(const struct db_smarthost *h, enum hoststats_counter which, uint64_t n)
+{
+    hoststats_add(&host_stats, h->id, h->host, (int)h->port, which, n);
+}
+
 void outbound_init(const char *hostname)
 {
     snprintf(helo_name, sizeof helo_name, "%s", hostname);
     memset(conns, 0, sizeof conns);
+    hoststats_init(&host_stats);
     outbound_reload_ca();
 }
 
@@ -132,6 +140,13 @@ void outbound_reload_ca(void)
 
 uint64_t outbound_downgrades(void) { return downgrades; }
 uint64_t outbound_creds_unreadable(void) { return creds_unreadable; }
+
+int outbound_host_stats(struct hoststats_entry *out, int max, uint64_t *dropped)
+{
+    if (dropped)
+        *dropped = host_stats.dropped;
+    return hoststats_list(&host_stats, out, max);
+}
 
 int outbound_count(int64_t smarthost_id)
 {
@@ -167,6 +182,18 @@ static void report_job(struct conn *c)
         c->route_idx < c->route.count ? host(c) : &c->route.hosts[c->route.count - 1];
     snprintf(j->smarthost, sizeof j->smarthost, "%s:%d", h->host, (int)h->port);
     snprintf(j->tls, sizeof j->tls, "%s", c->tls_desc[0] ? c->tls_desc : "plaintext");
+    /* Per recipient, on the host the job is reported on (when every host
+     * failed, the last one tried): what that host answered. */
+    uint64_t n[HOSTSTATS_COUNTERS] = {0};
+    for (int i = 0; i < j->rcpt_count; i++) {
+        const struct outbound_result *r = &j->results[i];
+        n[r->code >= 200 && r->code < 300 ? HOSTSTATS_DELIVERED
+          : r->permanent                  ? HOSTSTATS_REFUSED
+                                          : HOSTSTATS_DEFERRED]++;
+    }
+    for (int k = HOSTSTATS_DELIVERED; k <= HOSTSTATS_REFUSED; k++)
+        if (n[k])
+            count(h, (enum hoststats_counter)k, n[k]);
     c->job_reported = 1;
     c->job = NULL;
     c->ops->done(c->ctx, j);
@@ -399,6 +426,7 @@ static void op_done(void *ctx, enum smtpc_error err, const struct smtpc_result *
             db_smarthost_tls_result(cfg_db(), host(c)->id, 1);
         }
         downgrades++;
+        count(host(c), HOSTSTATS_DOWNGRADES, 1);
         c->no_starttls = 1;
         if (!c->job_sent) {
             conn_next_host(c); /* route_idx unchanged: same host again */
@@ -451,6 +479,7 @@ static void tls_progress(struct conn *c)
         crypto_tls_info(c->tls, &info);
         if (r == 0) {
             snprintf(c->tls_desc, sizeof c->tls_desc, "%s %s", info.version, info.cipher);
+            count(host(c), HOSTSTATS_TLS, 1);
             if (host(c)->tls_failing && cfg_db()) {
                 db_smarthost_tls_result(cfg_db(), host(c)->id, 0); /* TLS works again */
             }
@@ -649,6 +678,7 @@ static void on_connected_do(void *arg, struct altcp_pcb *pcb, err_t err)
     if (!c || err != ERR_OK)
         return;
     const struct db_smarthost *h = host(c);
+    count(h, HOSTSTATS_CONNECTIONS, 1);
     event(c, "== connected to %s port %d", h->host, (int)h->port);
     static const struct {
         const char *name;

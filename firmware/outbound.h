@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "db_config.h"
+#include "hoststats.h"
 
 #define OUTBOUND_ROUTE_MAX 8     /* smart hosts per domain tried in one attempt */
 #define OUTBOUND_JOB_RCPTS 100
@@ -79,6 +80,14 @@ uint64_t outbound_downgrades(void);
 /* Attempts that skipped a smart host because its stored credentials could
  * not be read (the mail is deferred, never sent without AUTH), since boot. */
 uint64_t outbound_creds_unreadable(void);
+/* Per-smart-host counters since boot, for `stats`: connections opened,
+ * recipients delivered (2xx), deferred (4xx or no answer) and refused
+ * (5xx) as the job's results stood when it was reported (on the host that
+ * took it, or the last one tried when none did; `smarthost test` messages
+ * included), TLS sessions established and downgrades. Fills out (lowest
+ * ids first, up to max), returns how many; *dropped (may be NULL) is how
+ * many hosts lost their counts to the table's bound (HOSTSTATS_MAX). */
+int outbound_host_stats(struct hoststats_entry *out, int max, uint64_t *dropped);
 /* Reload the trusted CAs after `tls ca` changed them. */
 void outbound_reload_ca(void);
 

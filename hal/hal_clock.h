@@ -13,7 +13,9 @@
 uint32_t hal_clock_ms(void);
 /* Microseconds on the same kind of monotonic clock, 64 bits so it never
  * wraps in practice: the 4 µs clock of RFC 6528 TCP initial sequence
- * numbers needs finer steps than hal_clock_ms() gives. */
+ * numbers needs finer steps than hal_clock_ms() gives. Counts from the
+ * device's reset (a tick counter started there): `stats` shows it as the
+ * uptime. */
 uint64_t hal_clock_us(void);
 /* Seconds since 1970-01-01 UTC. */
 int64_t hal_clock_wall(void);

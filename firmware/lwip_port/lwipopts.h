@@ -105,6 +105,16 @@ void fwnet_sntp_get_time(uint32_t *sec, uint32_t *us);
 #define LWIP_STATS_DISPLAY 0
 #define LINK_STATS 1
 #define ETHARP_STATS 1
+/* Heap and pool use, peaks and allocation failures (`stats`). These are
+ * lwIP's defaults under LWIP_STATS; stated because `stats` depends on
+ * them. Cost: one 20-byte record per pool and one for the heap, and an
+ * add/compare per allocation and free. */
+#define MEM_STATS 1
+#define MEMP_STATS 1
+/* 32-bit counters: the appliance runs for months, and 16-bit packet and
+ * failure counters would wrap within hours under load. A few hundred
+ * bytes of RAM in lwip_stats. */
+#define LWIP_STATS_LARGE 1
 
 /* --- checksums in software: the simulated NIC offloads nothing --- */
 #define LWIP_CHECKSUM_CTRL_PER_NETIF 0

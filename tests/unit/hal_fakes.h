@@ -2,6 +2,7 @@
 #ifndef HAL_FAKES_H
 #define HAL_FAKES_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "hal_secret.h"
@@ -24,5 +25,11 @@ extern int64_t hal_fake_saved_wall;
 extern int hal_fake_saved_valid;
 extern int hal_fake_saves;
 extern int hal_fake_wall_valid; /* what hal_clock_wall_valid() returns; 1 at start */
+
+/* Heap use (hal_heap.h): hal_heap_stats() reports hal_fake_heap_in_use and
+ * raises hal_fake_heap_peak to it, as hal_heap_sample() does (counted). */
+extern size_t hal_fake_heap_in_use;
+extern size_t hal_fake_heap_peak;
+extern int hal_fake_heap_samples;
 
 #endif

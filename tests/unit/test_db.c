@@ -1176,6 +1176,36 @@ static void test_durability_per_transaction(void **state)
     vfs_restore();
 }
 
+/* db_size: the file's pages, grown by data, and pages freed by a delete
+ * kept on the freelist; pages * page_size is the file once checkpointed. */
+static void test_db_size(void **state)
+{
+    struct fx *f = *state;
+    f->db = open_ok(f);
+    struct db_size_info a, b, c;
+    assert_int_equal(db_size(f->db, &a), DB_OK);
+    assert_true(a.pages > 0);
+    assert_int_equal(a.page_size, (uint64_t)h_int(f->db->h, "PRAGMA page_size"));
+    assert_true(a.page_size >= 512 && a.page_size <= 65536);
+    assert_int_equal(a.free_pages, 0);
+
+    assert_int_equal(sqlite3_exec(f->db->h, "CREATE TABLE big(b); "
+                                  "INSERT INTO big VALUES (zeroblob(200000))", NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(db_size(f->db, &b), DB_OK);
+    assert_true(b.pages * b.page_size >= a.pages * a.page_size + 200000);
+    assert_int_equal(sqlite3_exec(f->db->h, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL),
+                     SQLITE_OK);
+    struct stat sb;
+    assert_int_equal(stat(f->path, &sb), 0);
+    assert_int_equal((uint64_t)sb.st_size, b.pages * b.page_size);
+
+    assert_int_equal(sqlite3_exec(f->db->h, "DELETE FROM big", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(db_size(f->db, &c), DB_OK);
+    assert_int_equal(c.pages, b.pages);
+    assert_true(c.free_pages * c.page_size >= 200000 - c.page_size);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
 int main(void)
@@ -1204,6 +1234,7 @@ int main(void)
         T(test_rollback_discards),
         T(test_errmsg_survives_rollback),
         T(test_durability_per_transaction),
+        T(test_db_size),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -59,15 +59,18 @@ static void on_message(void *ctx, uint8_t type, const uint8_t *payload, size_t l
 /* Read what the socket holds without blocking; stop early when the rings
  * are full so the socket buffer (and the board's queue behind it), not our
  * memory, absorbs a burst. A read never takes more bytes than the UART
- * ring has room for: even if all of them were UART payload they fit, so a
- * pasted script is held back, like a UART with flow control, not cut. */
+ * ring has room for, less one whole message: the decoder may already hold
+ * the start of a message (up to LINK_MSG_MAX bytes) that this read
+ * completes. So even if every byte were UART payload it fits, and a pasted
+ * script is held back, like a UART with flow control, not cut. */
 static int pump(void)
 {
     uint8_t buf[16384];
     for (;;) {
-        size_t want = UART_RX_BYTES - uart_count;
-        if (rx_tail - rx_head == RX_FRAMES || want == 0)
+        size_t room = UART_RX_BYTES - uart_count;
+        if (rx_tail - rx_head == RX_FRAMES || room <= LINK_MSG_MAX)
             return 0;
+        size_t want = room - LINK_MSG_MAX;
         if (want > sizeof buf)
             want = sizeof buf;
         ssize_t n = recv(DEV_LINK_FD, buf, want, MSG_DONTWAIT);

@@ -4,6 +4,7 @@ completion and history, `help` forms printed whole, and a terminal program
 (tio) attached to the pty."""
 import os
 import re
+import time
 import unittest
 
 import pexpect
@@ -80,13 +81,20 @@ class ConsoleTest(unittest.TestCase):
         script = "".join("domain add %s\r\n" % name for name in names)
         self.assertGreater(len(script), 20000)
         paste(self.sim, script)
-
-        def stored():
+        # Read the console while waiting: output a reader leaves unread can
+        # still wedge the console (issue 9, "Output is never lost"), which
+        # is not this test's subject. Checked on what the appliance stored.
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self.sim.con.expect(r"ok: domain d{60}\.e{18}\.199\.example\.com allowed",
+                                    timeout=0.5)
+            except pexpect.TIMEOUT:
+                pass
             rows = self.sim.query("SELECT name FROM domain WHERE name LIKE 'dddd%'")
-            return len(rows) == len(names) and {r[0] for r in rows}
-        got = self.sim.wait_for(stored, timeout=60, interval=0.2, what="200 pasted domains")
-        self.assertEqual(got, set(names))
-        # Back in step with the console, whatever it printed meanwhile.
+            if len(rows) == len(names) or time.monotonic() > deadline:
+                break
+        self.assertEqual({r[0] for r in rows}, set(names))
         self.sim.send("version\r")
         self.sim.expect(r"Smart Host Relay [^\r\n]*\r\n(?:[^\r\n]*\r\n)*" + re.escape(PROMPT),
                         timeout=30)

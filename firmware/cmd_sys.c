@@ -11,9 +11,11 @@
 
 static int cmd_help(struct console *con, int argc, char **argv)
 {
-    if (argc > 1)
+    if (argc > 2)
         return console_usage(con);
-    return console_help(con, argc == 1 ? argv[0] : NULL);
+    if (argc < 2)
+        return console_help(con, argc == 1 ? argv[0] : NULL);
+    return console_help_words(con, argc, argv); /* one form: `help net set` */
 }
 
 static int cmd_version(struct console *con, int argc, char **argv)
@@ -81,7 +83,8 @@ static int cmd_reboot(struct console *con, int argc, char **argv)
 }
 
 const struct console_cmd cmd_sys_table[] = {
-    {"help", NULL, "[command]", "list commands, or the forms of one command", cmd_help},
+    {"help", NULL, "[command [sub-command]]", "list commands, or the forms of one command",
+     cmd_help},
     {"version", NULL, "", "firmware version, build id, board, slot and clock", cmd_version},
     {"log", NULL, "[N]", "last N lines of the log (default 20)", cmd_log},
     {"reboot", NULL, "", "restart the appliance", cmd_reboot},

@@ -164,8 +164,6 @@ static int sub_usage(struct console *con, const char *name)
     return console_error(con, "usage: %s %s ...", name, subs);
 }
 
-static int help_words(struct console *con, int argc, char **argv);
-
 int console_exec(struct console *con, char *line)
 {
     char *argv[CONSOLE_ARGS_MAX];
@@ -174,7 +172,7 @@ int console_exec(struct console *con, char *line)
         return argc;
     /* `<command> ?` asks for the usage instead of running anything. */
     if (strcmp(argv[argc - 1], "?") == 0)
-        return help_words(con, argc - 1, argv);
+        return console_help_words(con, argc - 1, argv);
     int has_subs;
     if (!name_known(con, argv[0], &has_subs))
         return console_error(con, "unknown command '%s' (type 'help')", argv[0]);
@@ -335,7 +333,7 @@ int console_help(struct console *con, const char *topic)
 
 /* The words typed before "?": nothing lists every command, a name its
  * forms, a name and sub-command that one form. */
-static int help_words(struct console *con, int argc, char **argv)
+int console_help_words(struct console *con, int argc, char **argv)
 {
     if (argc == 0)
         return console_help(con, NULL);

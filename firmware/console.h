@@ -157,5 +157,9 @@ int console_count_arg(struct console *con, int argc, char **argv, int def, int m
  * a form are indented by 6, descriptions start in column 33. A command line
  * ending in the word "?" (`smarthost ?`, `smarthost add ?`) shows the same. */
 int console_help(struct console *con, const char *topic);
+/* Help for the words typed: none (every command), a command (its forms),
+ * a command and sub-command (that form): `help smarthost add`, and what
+ * `smarthost add ?` shows. */
+int console_help_words(struct console *con, int argc, char **argv);
 
 #endif

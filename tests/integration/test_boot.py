@@ -40,8 +40,13 @@ class BootTest(unittest.TestCase):
 
     def test_help_lists_every_command(self):
         out = self.sim.cmd_ok("help")
-        for form in ["help [command]", "version", "log [N]", "reboot", "net show", "net set"]:
+        for form in ["help [command [sub-command]]", "version", "log [N]", "reboot", "net show", "net set"]:
             self.assertIn("  " + form, out)
+        # One form alone, as `net set ?` shows it.
+        one = self.sim.cmd_ok("help net set")
+        self.assertIn("net set", one)
+        self.assertNotIn("net show", one)
+        self.assertEqual(one, self.sim.cmd_ok("net set ?"))
         net = self.sim.cmd_ok("help net")
         self.assertIn("net show", net)
         self.assertNotIn("reboot", net)

@@ -438,6 +438,24 @@ int db_tls_ca_get(struct db *db, uint8_t *pem, size_t *len)
     return rc;
 }
 
+int db_tls_ca_view(struct db *db, db_pem_fn fn, void *ctx)
+{
+    sqlite3_stmt *st;
+    int rc = db_prepare(db, "SELECT pem FROM tls_ca WHERE id = 1", &st);
+    if (rc)
+        return rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        int n = sqlite3_column_bytes(st, 0);
+        fn(ctx, sqlite3_column_blob(st, 0), n > 0 ? (size_t)n : 0);
+        rc = DB_OK;
+    } else {
+        rc = rc == SQLITE_DONE ? DB_ENOTFOUND : db_rc_from(rc);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 int db_tls_ca_set(struct db *db, const uint8_t *pem, size_t len, int64_t now)
 {
     sqlite3_stmt *st;

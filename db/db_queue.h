@@ -136,6 +136,10 @@ int db_history_list(struct db *db, int n, db_history_fn fn, void *ctx);
 
 /* --- trusted CAs for outbound TLS verify --- */
 int db_tls_ca_get(struct db *db, uint8_t *pem, size_t *len);
+/* The stored PEM without a copy: `fn` sees it during the call only.
+ * DB_ENOTFOUND when none is stored. */
+typedef void (*db_pem_fn)(void *ctx, const uint8_t *pem, size_t len);
+int db_tls_ca_view(struct db *db, db_pem_fn fn, void *ctx);
 int db_tls_ca_set(struct db *db, const uint8_t *pem, size_t len, int64_t now);
 int db_tls_ca_clear(struct db *db);
 

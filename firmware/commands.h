@@ -8,6 +8,7 @@ extern const struct console_cmd cmd_sys_table[]; /* help, version, log, reboot *
 extern const struct console_cmd cmd_net_table[]; /* net show, net set */
 extern const struct console_cmd cmd_queue_table[]; /* queue, stats, tls show, inbound-auth */
 extern const struct console_cmd cmd_test_table[]; /* smarthost test, tls ca */
+extern const struct console_cmd cmd_export_table[]; /* config export */
 extern const struct console_cmd cmd_config_table[]; /* domain, smarthost, allow, settings, audit */
 
 #endif

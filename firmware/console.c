@@ -166,6 +166,11 @@ static int sub_usage(struct console *con, const char *name)
 
 int console_exec(struct console *con, char *line)
 {
+    /* A comment ("# ..."), as `config export` writes them: pasting an
+     * export back must not stop at its notes. */
+    const char *first = line + strspn(line, " \t");
+    if (*first == '#')
+        return 0;
     char *argv[CONSOLE_ARGS_MAX];
     int argc = tokenize(con, line, argv);
     if (argc <= 0)

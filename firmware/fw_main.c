@@ -40,6 +40,7 @@ static const struct console_cmd *const console_tables[] = {
     cmd_config_table,
     cmd_queue_table,
     cmd_test_table,
+    cmd_export_table,
     NULL,
 };
 

@@ -194,6 +194,17 @@ static void test_unknown_command(void **state)
     assert_string_equal(out, "error: unknown command 'frobnicate' (type 'help')\r\n");
 }
 
+/* `# ...` is a comment (what `config export` writes between commands):
+ * nothing runs, nothing is printed, also after leading blanks. */
+static void test_comment_lines(void **state)
+{
+    (void)state;
+    assert_int_equal(exec("# net show"), 0);
+    assert_int_equal(exec("  \t# frobnicate"), 0);
+    assert_int_equal(runs, 0);
+    assert_int_equal(out_len, 0);
+}
+
 static void test_subcommands(void **state)
 {
     (void)state;
@@ -1105,6 +1116,7 @@ int main(void)
         cmocka_unit_test_setup(test_too_many_words, setup),
         cmocka_unit_test_setup(test_empty_line_runs_nothing, setup),
         cmocka_unit_test_setup(test_unknown_command, setup),
+        cmocka_unit_test_setup(test_comment_lines, setup),
         cmocka_unit_test_setup(test_subcommands, setup),
         cmocka_unit_test_setup(test_usage_error_names_the_command, setup),
         cmocka_unit_test_setup(test_error_is_one_line, setup),

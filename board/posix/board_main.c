@@ -38,6 +38,7 @@
 /* Device output waiting for the link socket; beyond this, frames drop like
  * on a saturated wire (the device's own RX ring drops first in practice). */
 #define TXQ_MAX (8u << 20)
+#define CONSOLE_PACE_MS 5 /* how often queued console output looks for room */
 /* A device that dies sooner than this after starting is crash-looping. */
 #define QUICK_CRASH_MS 2000
 #define BACKOFF_MAX_MS 5000
@@ -48,6 +49,7 @@ struct board {
     char state[PATH_MAX];
     char boot_path[PATH_MAX];
     struct conport con;
+    uint64_t con_dropped_logged; /* con.tx_dropped already in board.log */
     struct slirpnet *net;
     int sigfd;
     pid_t dev_pid;
@@ -408,6 +410,10 @@ static int run(struct board *b)
         }
         if (b->net)
             slirpnet_fill(b->net, pfds, &n, MAX_POLLFDS, &timeout);
+        /* Console output waiting for the reader: look again soon (the pty
+         * says nothing when the reader takes bytes). */
+        if (conport_flush(&b->con) && (timeout < 0 || timeout > CONSOLE_PACE_MS))
+            timeout = CONSOLE_PACE_MS;
         int rc = poll(pfds, n, timeout);
         if (rc < 0 && errno != EINTR)
             return die("poll: %s", strerror(errno));
@@ -426,6 +432,12 @@ static int run(struct board *b)
         }
         if (b->dev_fd >= 0 && b->txq_len)
             device_writable(b);
+        conport_flush(&b->con);
+        if (b->con.tx_dropped != b->con_dropped_logged) {
+            boardlog("console output dropped: %llu bytes in all (nobody read the console)",
+                     (unsigned long long)b->con.tx_dropped);
+            b->con_dropped_logged = b->con.tx_dropped;
+        }
     }
     return 0;
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 static int set_nonblock(int fd)
@@ -93,8 +94,43 @@ int conport_read(struct conport *cp, uint8_t *buf, size_t cap, int *quit)
     return (int)n;
 }
 
+size_t conport_flush(struct conport *cp)
+{
+    while (cp->tx_len && cp->out_fd >= 0) {
+        int unread = 0;
+        if (ioctl(cp->slave_fd, FIONREAD, &unread) != 0)
+            unread = 0;
+        if (unread >= CONPORT_SLAVE_HIGH)
+            break; /* the reader has enough to read for now */
+        size_t n = (size_t)(CONPORT_SLAVE_HIGH - unread);
+        if (n > cp->tx_len)
+            n = cp->tx_len;
+        ssize_t w = write(cp->out_fd, cp->tx, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        memmove(cp->tx, cp->tx + w, cp->tx_len - (size_t)w);
+        cp->tx_len -= (size_t)w;
+    }
+    return cp->tx_len;
+}
+
 void conport_write(struct conport *cp, const uint8_t *data, size_t len)
 {
+    if (cp->mode == CONPORT_PTY) {
+        if (!cp->tx && !(cp->tx = malloc(CONPORT_TXQ_MAX))) {
+            cp->tx_dropped += len;
+            return;
+        }
+        size_t room = CONPORT_TXQ_MAX - cp->tx_len;
+        size_t take = len < room ? len : room;
+        memcpy(cp->tx + cp->tx_len, data, take);
+        cp->tx_len += take;
+        cp->tx_dropped += len - take; /* nobody has read a whole queue */
+        conport_flush(cp);
+        return;
+    }
     while (len) {
         ssize_t n = write(cp->out_fd, data, len);
         if (n < 0 && errno == EINTR)
@@ -122,6 +158,9 @@ void conport_close(struct conport *cp)
         if (cp->slave_fd >= 0)
             close(cp->slave_fd);
         cp->in_fd = cp->out_fd = cp->slave_fd = -1;
+        free(cp->tx);
+        cp->tx = NULL;
+        cp->tx_len = 0;
     }
 }
 

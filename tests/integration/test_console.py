@@ -4,6 +4,7 @@ completion and history, `help` forms printed whole, and a terminal program
 (tio) attached to the pty."""
 import os
 import re
+import select
 import time
 import unittest
 
@@ -99,6 +100,37 @@ class ConsoleTest(unittest.TestCase):
         self.sim.expect(r"Smart Host Relay [^\r\n]*\r\n(?:[^\r\n]*\r\n)*" + re.escape(PROMPT),
                         timeout=30)
         self.assertIn("Smart Host Relay", self.sim.cmd_ok("version"))
+
+    def test_long_output_to_a_slow_reader_arrives_whole(self):
+        # Issue 9: output a reader leaves unread for a while, then takes
+        # slowly, arrives complete; the console used to wedge (nothing more
+        # until a reboot) once ~19 KB were left unread.
+        names = ["slow%03d.%s.example.com" % (n, "s" * 50) for n in range(200)]
+        paste(self.sim, "".join("domain add %s\r\n" % name for name in names))
+        time.sleep(3)  # nobody reads: the echo and the ok lines (~30 KB) pile up
+        out = b""
+        fd = self.sim.con.child_fd
+        deadline = time.monotonic() + 60
+        while not out.endswith(b"ok: domain %s allowed\r\n%s" % (names[-1].encode(),
+                                                                  PROMPT.encode())):
+            self.assertLess(time.monotonic(), deadline, out[-300:])
+            if select.select([fd], [], [], 0.5)[0]:
+                out += os.read(fd, 512)
+                time.sleep(0.002)  # a slow reader: about 250 KB/s at most
+        for name in names:
+            self.assertIn(b"ok: domain %s allowed\r\n" % name.encode(), out)
+        # ... and then `config export` (about 20 KB), read as slowly.
+        os.write(fd, b"config export\r")
+        out = b""
+        while not out.endswith(b"# end of configuration\r\n" + PROMPT.encode()):
+            self.assertLess(time.monotonic(), deadline, out[-300:])
+            if select.select([fd], [], [], 0.5)[0]:
+                out += os.read(fd, 512)
+                time.sleep(0.002)
+        for name in names:
+            self.assertIn(b"\r\ndomain add %s\r\n" % name.encode(), out)
+        self.assertIn("Smart Host Relay", self.sim.cmd_ok("version"))
+        self.assertNotIn("console output dropped", self.sim.board_log())
 
     def test_paste_behind_a_running_command_is_kept(self):
         sim = self.sim

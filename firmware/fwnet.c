@@ -33,6 +33,7 @@ static uint32_t last_link_poll_ms;
 /* DNS servers set by the administrator; DHCP rewrites lwIP's list at every
  * ACK, so these are put back whenever they differ. 0 means "from DHCP". */
 static uint32_t dns_override[DNS_MAX_SERVERS];
+static void apply_dns_override(void);
 
 #define LINK_POLL_MS 500 /* how often the MAC's link state is sampled */
 #define NETIF_MTU 1500
@@ -203,6 +204,10 @@ void fwnet_input(void)
         if (eth_netif.input(p, &eth_netif) != ERR_OK)
             pbuf_free(p);
     }
+    /* A DHCP ACK just processed sets DHCP's DNS servers: put an override
+     * back before anything else in this loop turn (a lookup, `net show`)
+     * sees DHCP's instead. */
+    apply_dns_override();
 }
 
 static void apply_dns_override(void)
@@ -242,6 +247,7 @@ int fwnet_ready(void)
 
 void fwnet_status(struct fwnet_status *st)
 {
+    apply_dns_override();
     memset(st, 0, sizeof *st);
     st->mode = mode;
     st->link_up = netif_is_link_up(&eth_netif);

@@ -415,29 +415,6 @@ int db_history_list(struct db *db, int n, db_history_fn fn, void *ctx)
 
 /* --- trusted CAs --- */
 
-int db_tls_ca_get(struct db *db, uint8_t *pem, size_t *len)
-{
-    sqlite3_stmt *st;
-    int rc = db_prepare(db, "SELECT pem FROM tls_ca WHERE id = 1", &st);
-    if (rc)
-        return rc;
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        int n = sqlite3_column_bytes(st, 0);
-        if (n < 0 || (size_t)n > *len) {
-            rc = DB_EIO;
-        } else {
-            memcpy(pem, sqlite3_column_blob(st, 0), (size_t)n);
-            *len = (size_t)n;
-            rc = DB_OK;
-        }
-    } else {
-        rc = rc == SQLITE_DONE ? DB_ENOTFOUND : db_rc_from(rc);
-    }
-    sqlite3_finalize(st);
-    return rc;
-}
-
 int db_tls_ca_view(struct db *db, db_pem_fn fn, void *ctx)
 {
     sqlite3_stmt *st;
@@ -453,6 +430,33 @@ int db_tls_ca_view(struct db *db, db_pem_fn fn, void *ctx)
         rc = rc == SQLITE_DONE ? DB_ENOTFOUND : db_rc_from(rc);
     }
     sqlite3_finalize(st);
+    return rc;
+}
+
+struct ca_copy {
+    uint8_t *pem;
+    size_t cap, len;
+    int too_big;
+};
+
+static void copy_ca(void *ctx, const uint8_t *pem, size_t len)
+{
+    struct ca_copy *c = ctx;
+    c->too_big = len > c->cap;
+    if (!c->too_big) {
+        memcpy(c->pem, pem, len);
+        c->len = len;
+    }
+}
+
+int db_tls_ca_get(struct db *db, uint8_t *pem, size_t *len)
+{
+    struct ca_copy c = {pem, *len, 0, 0};
+    int rc = db_tls_ca_view(db, copy_ca, &c);
+    if (rc == DB_OK && c.too_big)
+        return DB_EIO;
+    if (rc == DB_OK)
+        *len = c.len;
     return rc;
 }
 

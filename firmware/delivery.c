@@ -440,17 +440,25 @@ static const struct outbound_ops ops = {
  * outside every domain): a temporary failure like any other, so the mail
  * ages, is retried with the backoff and fails with 5.4.7 at the queue
  * lifetime, instead of waiting forever. */
-static void no_route(struct outbound_job *job, const char *domain)
+/* Finish a job that was never given to a connection: every recipient
+ * gets the temporary failure `why` (no reply, no smart host, no TLS). */
+static void finish_untried(struct outbound_job *job, const char *why)
 {
-    snprintf(job->smarthost, sizeof job->smarthost, "%s", "");
-    snprintf(job->tls, sizeof job->tls, "%s", "");
+    job->smarthost[0] = '\0';
+    job->tls[0] = '\0';
     for (int i = 0; i < job->rcpt_count; i++) {
-        struct outbound_result *r = &job->results[i];
-        memset(r, 0, sizeof *r);
-        snprintf(r->text, sizeof r->text, "4.4.0 no smart host for %.100s (smarthost add %.100s ...)",
-                 domain, domain);
+        memset(&job->results[i], 0, sizeof job->results[i]);
+        snprintf(job->results[i].text, sizeof job->results[i].text, "%s", why);
     }
     finish_job(job);
+}
+
+static void no_route(struct outbound_job *job, const char *domain)
+{
+    char why[OUTBOUND_REPLY_MAX];
+    snprintf(why, sizeof why, "4.4.0 no smart host for %.100s (smarthost add %.100s ...)", domain,
+             domain);
+    finish_untried(job, why);
 }
 
 /* The job's recipients are being delivered: a reset from here on puts them
@@ -480,13 +488,7 @@ static int expired_after_reset(struct outbound_job *job, int64_t now)
         recovered |= job->recovered[i];
     if (!recovered || !retry_expired(job->received, cfg_setting_int("queue-lifetime"), now))
         return 0;
-    snprintf(job->smarthost, sizeof job->smarthost, "%s", "");
-    snprintf(job->tls, sizeof job->tls, "%s", "");
-    for (int i = 0; i < job->rcpt_count; i++) {
-        memset(&job->results[i], 0, sizeof job->results[i]);
-        snprintf(job->results[i].text, sizeof job->results[i].text, "%s", DB_RCPT_RESET_REPLY);
-    }
-    finish_job(job);
+    finish_untried(job, DB_RCPT_RESET_REPLY);
     return 1;
 }
 

@@ -140,7 +140,7 @@ static size_t out_free(struct smtpc *c)
         memmove(c->out, c->out + c->out_head, c->out_tail - c->out_head);
         c->out_tail -= c->out_head;
         c->out_head = 0;
-        wipe(c->out + c->out_tail, old_tail - c->out_tail);
+        memset(c->out + c->out_tail, 0, old_tail - c->out_tail);
     }
     return sizeof c->out - c->out_tail;
 }
@@ -191,7 +191,7 @@ static void finish(struct smtpc *c)
     set_state(c, SMTPC_S_DONE);
     /* Nothing more is written; what was composed and never taken (an AUTH
      * line, when the session ended in the same read) must not linger. */
-    wipe(c->out, sizeof c->out);
+    memset(c->out, 0, sizeof c->out);
     c->out_head = c->out_tail = 0;
     c->ops->done(c->ctx, c->err, &c->why);
 }
@@ -892,7 +892,9 @@ size_t smtpc_pump(struct smtpc *c, size_t room)
         if (n == 0)
             break;
         c->ops->write(c->ctx, c->out + c->out_head, n);
-        wipe(c->out + c->out_head, n); /* see out_free */
+        /* see out_free; memset, not wipe(): the engine outlives this call,
+         * so the store cannot be dropped, and every body byte passes here */
+        memset(c->out + c->out_head, 0, n);
         c->out_head += n;
         total += n;
         if (c->out_head == c->out_tail)

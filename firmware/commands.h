@@ -10,5 +10,7 @@ extern const struct console_cmd cmd_queue_table[]; /* queue, stats, tls show, in
 extern const struct console_cmd cmd_test_table[]; /* smarthost test, tls ca */
 extern const struct console_cmd cmd_export_table[]; /* config export */
 extern const struct console_cmd cmd_config_table[]; /* domain, smarthost, allow, settings, audit */
+extern const struct console_cmd cmd_admin_table[]; /* logout, passwd, factory-reset */
+extern const struct console_cmd cmd_recovery_table[]; /* recovery mode: factory-reset */
 
 #endif

@@ -14,7 +14,7 @@
 #include "hal_clock.h"
 #include "log.h"
 
-#define ACTOR "console" /* who makes changes, until console login exists */
+#define ACTOR "console" /* who makes changes: the one console account */
 
 /* lwIP is built IPv4 only (lwipopts.h): an IPv6 allowlist entry could never
  * match a source and an IPv6 smart host could never be reached, so
@@ -73,6 +73,24 @@ static int commit_with_audit(char *err, size_t errlen, const char *fmt, ...)
         return -1;
     }
     log_info("config", "%s", action);
+    return 0;
+}
+
+int cfg_audit(const char *action)
+{
+    if (!store)
+        return -1;
+    /* Not commit_with_audit: the caller logs the event at its own level. */
+    int rc = db_begin(store);
+    if (rc == DB_OK)
+        rc = db_audit_add(store, hal_clock_wall(), ACTOR, action);
+    if (rc == DB_OK)
+        rc = db_commit(store);
+    if (rc != DB_OK) {
+        log_err("config", "storage error %d: %s", rc, db_errmsg(store));
+        db_rollback(store);
+        return -1;
+    }
     return 0;
 }
 
@@ -793,6 +811,16 @@ static int check_tz(const char *v, char *err, size_t errlen)
     return 0;
 }
 
+/* 0 (never) or 5 s to a day: shorter would log out an operator between two
+ * lines; longer is "never" in practice, and 0 says so honestly. */
+static int check_idle_timeout(const char *v, char *err, size_t errlen)
+{
+    int64_t n;
+    if (strcmp(v, "0") == 0 || (parse_decimal(v, 86400, &n) == 0 && n >= 5))
+        return 0;
+    return fail(err, errlen, "console-idle-timeout must be 0 (never) or 5..86400 seconds");
+}
+
 const struct cfg_setting cfg_settings[] = {
     {"hostname", "relay", "name in EHLO and banners", check_hostname},
     {"max-message-size", "10485760", "largest message accepted, bytes", check_size},
@@ -815,6 +843,8 @@ const struct cfg_setting cfg_settings[] = {
      check_ntp_server},
     {"timezone-offset", "0", "local time for the console, minutes or [+-]HH:MM east of UTC",
      check_tz},
+    {"console-idle-timeout", "600",
+     "log the console out after this many idle seconds; 0: never", check_idle_timeout},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -114,6 +114,10 @@ extern const struct cfg_setting cfg_settings[];
  * default, which a caller deciding something irreversible must not trust). */
 #define CFG_SETTING_UNREAD (-2)
 int cfg_setting_get(const char *key, char *out, size_t cap);
+/* An audit row for an event that changes no configuration (a failed
+ * login, a password change), in its own durable transaction. 0, or -1
+ * when storage is unavailable or the write failed (logged). */
+int cfg_audit(const char *action);
 /* Integer value of a numeric setting. */
 int64_t cfg_setting_int(const char *key);
 int cfg_setting_set(const char *key, const char *value, char *err, size_t errlen);

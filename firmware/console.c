@@ -171,6 +171,8 @@ int console_exec(struct console *con, char *line)
     const char *first = line + strspn(line, " \t");
     if (*first == '#')
         return 0;
+    if (con->locked)
+        return console_error(con, "not logged in");
     char *argv[CONSOLE_ARGS_MAX];
     int argc = tokenize(con, line, argv);
     if (argc <= 0)
@@ -409,7 +411,21 @@ static void pw_first(struct console *con, const char *line, void *ctx)
         return;
     }
     snprintf(con->pw_first, sizeof con->pw_first, "%s", line);
-    console_ask_secret(con, "repeat password: ", pw_repeat, NULL);
+    console_ask_secret(con, con->pw_repeat_prompt, pw_repeat, NULL);
+}
+
+void console_ask_new_password_as(struct console *con, const char *prompt,
+                                 const char *repeat_prompt,
+                                 int (*check)(const char *password, char *err, size_t errlen),
+                                 void (*done)(struct console *con, const char *password,
+                                              void *ctx),
+                                 void *ctx)
+{
+    con->pw_check = check;
+    con->pw_done = done;
+    con->pw_ctx = ctx;
+    con->pw_repeat_prompt = repeat_prompt;
+    console_ask_secret(con, prompt, pw_first, NULL);
 }
 
 void console_ask_new_password(struct console *con,
@@ -417,10 +433,7 @@ void console_ask_new_password(struct console *con,
                               void (*done)(struct console *con, const char *password, void *ctx),
                               void *ctx)
 {
-    con->pw_check = check;
-    con->pw_done = done;
-    con->pw_ctx = ctx;
-    console_ask_secret(con, "password: ", pw_first, NULL);
+    console_ask_new_password_as(con, "password: ", "repeat password: ", check, done, ctx);
 }
 
 void console_busy(struct console *con, void (*cancel)(struct console *con, void *ctx), void *ctx)
@@ -430,6 +443,10 @@ void console_busy(struct console *con, void (*cancel)(struct console *con, void 
 }
 
 int console_is_busy(const struct console *con) { return con->busy_cancel != NULL; }
+
+int console_is_asking(const struct console *con) { return con->secret_fn != NULL; }
+
+void console_set_locked(struct console *con, int locked) { con->locked = locked ? 1 : 0; }
 
 /* --- echo and the edit line ---
  *
@@ -925,6 +942,22 @@ void console_done(struct console *con)
         ahead_trim(con);
     console_prompt(con);
     ahead_run(con);
+}
+
+void console_end_busy(struct console *con, int discard)
+{
+    con->busy_cancel = NULL;
+    con->busy_ctx = NULL;
+    if (discard)
+        ahead_clear(con);
+    else if (con->ahead_overflow)
+        ahead_trim(con);
+}
+
+void console_resume(struct console *con)
+{
+    if (!con->in_line)
+        ahead_run(con);
 }
 
 void console_feed(struct console *con, const uint8_t *data, size_t len)

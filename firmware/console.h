@@ -92,6 +92,8 @@ struct console {
     void (*pw_done)(struct console *con, const char *password, void *ctx);
     void *pw_ctx;
     char pw_first[CONSOLE_LINE_MAX + 1];
+    const char *pw_repeat_prompt;
+    uint8_t locked; /* nobody is logged in: no command line runs (login.h) */
 };
 
 void console_init(struct console *con, const struct console_cmd *const *tables,
@@ -129,6 +131,15 @@ void console_ask_new_password(struct console *con,
                               void (*done)(struct console *con, const char *password, void *ctx),
                               void *ctx);
 
+/* The same with other prompts: `prompt` first, then `repeat_prompt` (both
+ * ending in "password: "), e.g. "new admin password: ". */
+void console_ask_new_password_as(struct console *con, const char *prompt,
+                                 const char *repeat_prompt,
+                                 int (*check)(const char *password, char *err, size_t errlen),
+                                 void (*done)(struct console *con, const char *password,
+                                              void *ctx),
+                                 void *ctx);
+
 /* Ask for a line that is not secret (echoed), e.g. pasted PEM text. */
 void console_ask_line(struct console *con, const char *prompt, console_secret_fn fn, void *ctx);
 
@@ -141,6 +152,19 @@ void console_ask_line(struct console *con, const char *prompt, console_secret_fn
 void console_busy(struct console *con, void (*cancel)(struct console *con, void *ctx), void *ctx);
 void console_done(struct console *con);
 int console_is_busy(const struct console *con);
+/* End the busy state without bringing the prompt back: the caller asks for
+ * a line next (the login's "password: " after a check), then calls
+ * console_resume(). With `discard`, what was typed meanwhile is thrown
+ * away (typed during a wrong-password delay, it must not become the next
+ * guess); otherwise it answers what is asked next. */
+void console_end_busy(struct console *con, int discard);
+/* Run input typed ahead; after console_end_busy() and the new question. */
+void console_resume(struct console *con);
+/* 1 while a line is asked for (a password prompt of a command or login). */
+int console_is_asking(const struct console *con);
+/* Lock or unlock the command line: while locked, console_exec runs
+ * nothing and says so (defence in depth behind the login prompt). */
+void console_set_locked(struct console *con, int locked);
 
 /* A positive decimal id or count typed as an argument ("42"); 0 when the
  * text is anything else (signs, spaces, hex, more than 15 digits). */

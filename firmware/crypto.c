@@ -31,7 +31,21 @@
 static mbedtls_entropy_context entropy;
 static mbedtls_ctr_drbg_context drbg;
 static uint8_t secrets_key[KEY_LEN];
+static uint8_t key_epoch[CRYPTO_EPOCH_LEN]; /* all zero: no epoch (never reset) */
 static int ready;
+
+void crypto_set_epoch(const uint8_t epoch[CRYPTO_EPOCH_LEN])
+{
+    memcpy(key_epoch, epoch, sizeof key_epoch);
+}
+
+static int epoch_set(void)
+{
+    uint8_t any = 0;
+    for (size_t i = 0; i < sizeof key_epoch; i++)
+        any |= key_epoch[i];
+    return any != 0;
+}
 
 /* mbedTLS entropy source backed by the HAL; a short read is a failure. */
 static int hal_entropy(void *data, unsigned char *out, size_t len, size_t *olen)
@@ -59,8 +73,11 @@ int crypto_init(void)
     uint8_t secret[HAL_SECRET_LEN];
     if (hal_secret_get(secret) != 0)
         return -1;
-    int rc = mbedtls_hkdf(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), NULL, 0, secret,
-                          sizeof secret, (const unsigned char *)LABEL_SECRETS,
+    /* The epoch is HKDF's salt; none keeps the keys of units sealed before
+     * epochs existed. */
+    int rc = mbedtls_hkdf(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256),
+                          epoch_set() ? key_epoch : NULL, epoch_set() ? sizeof key_epoch : 0,
+                          secret, sizeof secret, (const unsigned char *)LABEL_SECRETS,
                           sizeof LABEL_SECRETS - 1, secrets_key, sizeof secrets_key);
     crypto_wipe(secret, sizeof secret);
     if (rc != 0)
@@ -236,6 +253,84 @@ int crypto_pbkdf2(const char *password, const uint8_t *salt, size_t salt_len,
                                        salt, salt_len, iterations, CRYPTO_HASH_LEN, out);
     mbedtls_md_free(&md);
     return rc == 0 ? 0 : -1;
+}
+
+struct crypto_pbkdf2_job {
+    int live;
+    mbedtls_md_context_t md; /* keyed with the password: HMAC's inner and outer pads */
+    uint8_t u[CRYPTO_HASH_LEN]; /* the last iteration's HMAC */
+    uint8_t t[CRYPTO_HASH_LEN]; /* XOR of all of them: the result so far */
+    uint32_t done;
+};
+
+static struct crypto_pbkdf2_job pbkdf2_jobs[CRYPTO_PBKDF2_JOBS];
+
+void crypto_pbkdf2_abort(struct crypto_pbkdf2_job *job)
+{
+    if (!job || !job->live)
+        return;
+    mbedtls_md_free(&job->md); /* zeroizes the keyed pads */
+    crypto_wipe(job, sizeof *job);
+}
+
+struct crypto_pbkdf2_job *crypto_pbkdf2_begin(const char *password, const uint8_t *salt,
+                                              size_t salt_len)
+{
+    struct crypto_pbkdf2_job *job = NULL;
+    for (size_t i = 0; i < CRYPTO_PBKDF2_JOBS && !job; i++)
+        if (!pbkdf2_jobs[i].live)
+            job = &pbkdf2_jobs[i];
+    if (!job)
+        return NULL;
+    memset(job, 0, sizeof *job);
+    job->live = 1;
+    mbedtls_md_init(&job->md);
+    /* U1 = HMAC(P, S || INT(1)): the only block, as the hash is 32 bytes. */
+    static const uint8_t block1[4] = {0, 0, 0, 1};
+    int rc = mbedtls_md_setup(&job->md, mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), 1);
+    if (rc == 0)
+        rc = mbedtls_md_hmac_starts(&job->md, (const unsigned char *)password, strlen(password));
+    if (rc == 0)
+        rc = mbedtls_md_hmac_update(&job->md, salt, salt_len);
+    if (rc == 0)
+        rc = mbedtls_md_hmac_update(&job->md, block1, sizeof block1);
+    if (rc == 0)
+        rc = mbedtls_md_hmac_finish(&job->md, job->u);
+    if (rc != 0) {
+        crypto_pbkdf2_abort(job);
+        return NULL;
+    }
+    memcpy(job->t, job->u, sizeof job->t);
+    job->done = 1;
+    return job;
+}
+
+uint32_t crypto_pbkdf2_run(struct crypto_pbkdf2_job *job, uint32_t n)
+{
+    for (uint32_t k = 0; k < n; k++) {
+        /* U(i) = HMAC(P, U(i-1)); reset keeps the key, so no per-iteration
+         * key schedule. An error cannot happen with a set-up SHA-256
+         * context; if it did, the count would stop and the hash not match. */
+        if (mbedtls_md_hmac_reset(&job->md) != 0 ||
+            mbedtls_md_hmac_update(&job->md, job->u, sizeof job->u) != 0 ||
+            mbedtls_md_hmac_finish(&job->md, job->u) != 0)
+            break;
+        for (size_t i = 0; i < sizeof job->t; i++)
+            job->t[i] ^= job->u[i];
+        job->done++;
+    }
+    return job->done;
+}
+
+void crypto_pbkdf2_end(struct crypto_pbkdf2_job *job, uint8_t out[CRYPTO_HASH_LEN])
+{
+    memcpy(out, job->t, CRYPTO_HASH_LEN);
+    crypto_pbkdf2_abort(job);
+}
+
+int crypto_sha256(const void *data, size_t len, uint8_t out[32])
+{
+    return mbedtls_sha256_ret(data, len, out, 0) == 0 ? 0 : -1;
 }
 
 /* --- keyed hashes --- */

@@ -19,6 +19,13 @@
 /* Seed the DRBG from the HAL rng and derive keys from the device secret.
  * Returns 0, or -1 (then every other call fails). */
 int crypto_init(void);
+/* The key epoch: a random salt mixed into every key derived from the device
+ * secret. A factory reset draws a new one, so whatever was sealed before it
+ * can never be opened again, though the secret itself (OTP) cannot change.
+ * All zero (a unit never reset) derives the keys as before epochs existed.
+ * Call before crypto_init(). */
+#define CRYPTO_EPOCH_LEN 32
+void crypto_set_epoch(const uint8_t epoch[CRYPTO_EPOCH_LEN]);
 
 /* Seal `len` bytes; writes CRYPTO_SEAL_OVERHEAD + len bytes to `out`.
  * Returns that length, or -1. */
@@ -53,6 +60,20 @@ int crypto_cert_info(const uint8_t *cert_der, size_t len, struct crypto_cert_inf
 #define CRYPTO_SALT_LEN 16
 int crypto_pbkdf2(const char *password, const uint8_t *salt, size_t salt_len,
                   uint32_t iterations, uint8_t out[CRYPTO_HASH_LEN]);
+/* The same hash computed a slice at a time, so a ~100 ms hash (the admin
+ * password) never holds up the event loop: begin (iteration 1), run more
+ * iterations as time allows, then end. PBKDF2 with one output block is a
+ * running XOR of the iterations, so the result after N iterations is
+ * exactly crypto_pbkdf2(..., N, ...), whatever the slices were. Jobs come
+ * from a pool of CRYPTO_PBKDF2_JOBS; end or abort returns one and wipes it. */
+#define CRYPTO_PBKDF2_JOBS 2
+struct crypto_pbkdf2_job; /* opaque */
+struct crypto_pbkdf2_job *crypto_pbkdf2_begin(const char *password, const uint8_t *salt,
+                                              size_t salt_len);
+/* Run `n` more iterations; returns the iterations done so far. */
+uint32_t crypto_pbkdf2_run(struct crypto_pbkdf2_job *job, uint32_t n);
+void crypto_pbkdf2_end(struct crypto_pbkdf2_job *job, uint8_t out[CRYPTO_HASH_LEN]);
+void crypto_pbkdf2_abort(struct crypto_pbkdf2_job *job);
 /* Constant-time comparison; 1 when equal. */
 int crypto_equal(const void *a, const void *b, size_t len);
 
@@ -62,6 +83,9 @@ int crypto_equal(const void *a, const void *b, size_t len);
  * crypto_init(): it uses neither the DRBG nor the device secret. */
 int crypto_hmac_sha256(const void *key, size_t key_len, const void *data, size_t len,
                        uint8_t out[CRYPTO_HMAC_LEN]);
+
+/* SHA-256 of `data`; 0 or -1. Needs no crypto_init(). */
+int crypto_sha256(const void *data, size_t len, uint8_t out[32]);
 
 /* Fill `buf` from the DRBG; 0 or -1. */
 int crypto_random(void *buf, size_t len);

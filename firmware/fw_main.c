@@ -24,11 +24,13 @@
 #include "inbound.h"
 #include "outbound.h"
 #include "log.h"
+#include "login.h"
 #include "rsyslog.h"
 #include "shr_buildinfo.h"
 #include "spool.h"
 
 #define CONSOLE_PROMPT "relay> "
+#define RECOVERY_PROMPT "recovery> "
 #define UART_CHUNK 256 /* bytes taken from the UART per read */
 /* The heap's peak for `stats`, where the board can only sample it: often
  * enough to catch a busy minute, rare enough to cost nothing. */
@@ -41,6 +43,12 @@ static const struct console_cmd *const console_tables[] = {
     cmd_queue_table,
     cmd_test_table,
     cmd_export_table,
+    cmd_admin_table,
+    NULL,
+};
+
+static const struct console_cmd *const recovery_tables[] = {
+    cmd_recovery_table,
     NULL,
 };
 
@@ -112,7 +120,7 @@ static void drain_uart(void)
     uint8_t buf[UART_CHUNK];
     int n;
     while ((n = hal_uart_read(buf, sizeof buf)) > 0)
-        console_feed(&console, buf, (size_t)n);
+        login_input(buf, (size_t)n);
 }
 
 void fw_main(void)
@@ -124,7 +132,16 @@ void fw_main(void)
      * queue check) gets the best time known, not 1970. */
     clock_boot(fwnet_sntp_config);
     clock_on_step(dlv_clock_stepped);
+    /* The admin record before storage: it holds the key epoch every key
+     * derived from the device secret depends on. */
+    int recovery = hal_board_recovery_requested();
+    if (recovery)
+        console_init(&console, recovery_tables, RECOVERY_PROMPT, uart_write, NULL);
+    else
+        console_init(&console, console_tables, CONSOLE_PROMPT, uart_write, NULL);
+    login_init(&console, recovery);
     start_storage();
+    login_storage_ready();
     /* lwIP keeps a pointer to the hostname, not a copy. */
     static char hostname[DB_NAME_MAX + 1];
     cfg_setting_get("hostname", hostname, sizeof hostname);
@@ -143,8 +160,7 @@ void fw_main(void)
         inbound_init(hostname);
         dlv_init(cfg_db(), hostname);
     }
-    console_init(&console, console_tables, CONSOLE_PROMPT, uart_write, NULL);
-    console_prompt(&console);
+    login_start();
     uint32_t heap_sampled_ms = hal_clock_ms();
     for (;;) {
         hal_watchdog_kick();
@@ -153,6 +169,9 @@ void fw_main(void)
             hal_heap_sample();
         }
         uint32_t sleep_ms = fwnet_timers();
+        uint32_t login_ms = login_poll(); /* a password hash runs a slice per turn */
+        if (login_ms < sleep_ms)
+            sleep_ms = login_ms;
         /* Wake at least twice per watchdog period even with no timer due. */
         if (sleep_ms > FW_WATCHDOG_MS / 2)
             sleep_ms = FW_WATCHDOG_MS / 2;

@@ -18,6 +18,9 @@ enum hal_flash_part {
     HAL_FLASH_BOOTCTL = 0, /* boot control records (which slot, trial or confirmed) */
     HAL_FLASH_SLOT_A,      /* firmware image slot A (primary) */
     HAL_FLASH_SLOT_B,      /* firmware image slot B (update / fallback) */
+    HAL_FLASH_ADMIN,       /* the admin password record and key epoch (adminrec.h):
+                            * two sectors, apart from the database so a damaged
+                            * database neither locks out nor opens the console */
     HAL_FLASH_PART_COUNT
 };
 

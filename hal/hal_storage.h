@@ -10,4 +10,9 @@
 /* Name of the database to open; never NULL. */
 const char *hal_storage_db_path(void);
 
+/* Erase the data partition (the database and whatever SQLite keeps next to
+ * it), for a factory reset. The database must be closed first. Returns
+ * HAL_OK or a HAL error. */
+int hal_storage_wipe(void);
+
 #endif

@@ -64,6 +64,7 @@ struct board {
     int64_t restart_at_ms; /* -1: no restart scheduled */
     unsigned quick_crashes;
     int clock_unset; /* --clock-unset: the device has no RTC (wall clock at 1970) */
+    int recovery;    /* --recovery: the button is held at power-on (first start only) */
     int quit;
 };
 
@@ -238,12 +239,17 @@ static int start_device(struct board *b)
         setenv(DEV_ENV_BOOT_COUNT, count, 1);
         if (b->clock_unset)
             setenv(DEV_ENV_CLOCK_UNSET, "1", 1);
+        if (b->recovery)
+            setenv(DEV_ENV_RECOVERY, "1", 1);
         execl(b->boot_path, "relay-boot", (char *)NULL);
         _exit(127);
     }
     close(sv[1]);
     b->dev_pid = pid;
     b->dev_fd = sv[0];
+    /* The button is read at power-on only: a reset after it (e.g. the
+     * factory reset it allows) boots normally. */
+    b->recovery = 0;
     fcntl(b->dev_fd, F_SETFL, fcntl(b->dev_fd, F_GETFL) | O_NONBLOCK);
     link_decoder_init(&b->dec);
     b->txq_off = b->txq_len = 0;
@@ -447,7 +453,7 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: relay-board [--state DIR] [--net slirp] [--smtp-port N]\n"
             "                   [--console stdio|pty] [--image FILE] [--boot FILE]\n"
-            "                   [--clock-unset]\n");
+            "                   [--clock-unset] [--recovery]\n");
 }
 
 int main(int argc, char **argv)
@@ -461,7 +467,7 @@ int main(int argc, char **argv)
         {"state", required_argument, NULL, 's'}, {"net", required_argument, NULL, 'n'},
         {"smtp-port", required_argument, NULL, 'p'}, {"console", required_argument, NULL, 'c'},
         {"image", required_argument, NULL, 'i'}, {"boot", required_argument, NULL, 'b'},
-        {"clock-unset", no_argument, NULL, 'u'},
+        {"clock-unset", no_argument, NULL, 'u'}, {"recovery", no_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     int opt;
     while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -472,6 +478,7 @@ int main(int argc, char **argv)
         case 'i': image = optarg; break;
         case 'b': boot = optarg; break;
         case 'u': b.clock_unset = 1; break;
+        case 'r': b.recovery = 1; break;
         case 'p': {
             char *end;
             smtp_port = strtol(optarg, &end, 10);

@@ -36,6 +36,7 @@ static enum hal_reset_cause reset_cause = HAL_RESET_POWER_ON;
 static struct hal_boot_state boot_state = {HAL_FLASH_SLOT_A, 0, 0};
 /* --clock-unset: no battery-backed RTC, the wall clock starts at 1970. */
 static int clock_unset;
+static int recovery; /* --recovery: the button was held at this power-on */
 static int64_t wall_offset;
 
 static unsigned long env_number(const char *name, unsigned long fallback)
@@ -67,12 +68,36 @@ int dev_hal_init(char *err, size_t errlen)
     boot_state.trial = env_number(DEV_ENV_TRIAL, 0) == 1;
     boot_state.boot_count = (uint32_t)env_number(DEV_ENV_BOOT_COUNT, 0);
     clock_unset = env_number(DEV_ENV_CLOCK_UNSET, 0) == 1;
+    recovery = env_number(DEV_ENV_RECOVERY, 0) == 1;
     return 0;
 }
 
 const char *hal_board_name(void) { return "posix"; }
 
+int hal_board_recovery_requested(void) { return recovery; }
+
 const char *hal_storage_db_path(void) { return db_path; }
+
+/* The data partition is relay.db and SQLite's companions next to it. The
+ * directory is synced so a power cut after a factory reset cannot bring
+ * the old database back. */
+int hal_storage_wipe(void)
+{
+    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+    int rc = HAL_OK;
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        char path[sizeof db_path + 16];
+        snprintf(path, sizeof path, "%s%s", db_path, suffixes[i]);
+        if (unlink(path) != 0 && errno != ENOENT)
+            rc = HAL_EIO;
+    }
+    int dir = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0 || fsync(dir) != 0)
+        rc = HAL_EIO;
+    if (dir >= 0)
+        close(dir);
+    return rc;
+}
 
 /* --- flash --- */
 

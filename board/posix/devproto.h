@@ -15,6 +15,7 @@
 #define DEV_ENV_SLOT "SHR_BOOT_SLOT"          /* set by the boot stage: "A" or "B" */
 #define DEV_ENV_TRIAL "SHR_BOOT_TRIAL"        /* set by the boot stage: "0" or "1" */
 #define DEV_ENV_CLOCK_UNSET "SHR_CLOCK_UNSET" /* "1": no RTC, the wall clock starts at 1970 */
+#define DEV_ENV_RECOVERY "SHR_RECOVERY"     /* "1": recovery requested at this power-on */
 #define DEV_SECRET_FILE "device-secret"      /* the unit's OTP secret, made at first power-on */
 #define DEV_PID_FILE "device.pid"            /* pid of the running device, for tests */
 

@@ -18,6 +18,7 @@ static const struct {
     [HAL_FLASH_BOOTCTL] = {"flash-bootctl.bin", 2 * FLASHPARTS_SECTOR},
     [HAL_FLASH_SLOT_A] = {"flash-slot-a.bin", 8u << 20},
     [HAL_FLASH_SLOT_B] = {"flash-slot-b.bin", 8u << 20},
+    [HAL_FLASH_ADMIN] = {"flash-admin.bin", 2 * FLASHPARTS_SECTOR},
 };
 
 /* Create the file erased, or check an existing one has the right size. */

@@ -6,6 +6,7 @@
  *   flash-bootctl.bin   8 KiB  boot control records
  *   flash-slot-a.bin    8 MiB  image slot A (primary)
  *   flash-slot-b.bin    8 MiB  image slot B
+ *   flash-admin.bin     8 KiB  admin password record, key epoch
  * Slots are sized for the firmware ELF with room to double. */
 #ifndef FLASHPARTS_H
 #define FLASHPARTS_H

@@ -24,7 +24,26 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BUILD = os.environ.get("SHR_BUILD_DIR", os.path.join(REPO, "build"))
 SIM = os.path.join(REPO, "tools", "sim")
 PROMPT = "relay> "
+# The admin password the driver sets at first boot and logs in with: a
+# test credential, never a real one.
+TEST_ADMIN_PASSWORD = "test-admin-password-1"
+# What the console asks before a session (login.h), in the order they can
+# appear: the longer first-boot prompts end in the plain one.
+LOGIN_PROMPTS = ["repeat new admin password: ", "new admin password: ", "password: "]
 BOOT_TIMEOUT = 10  # seconds; the appliance must reach its prompt within this
+
+
+def log_in(child, password=TEST_ADMIN_PASSWORD, prompt=PROMPT, timeout=BOOT_TIMEOUT):
+    """For a console driven without Sim (a pexpect child on `tools/sim
+    --console stdio`): answer the first-boot or login questions until the
+    prompt; returns what was printed before it."""
+    text = ""
+    while True:
+        i = child.expect_exact([prompt] + LOGIN_PROMPTS, timeout=timeout)
+        text += child.before
+        if i == 0:
+            return text
+        child.send(password + "\r")
 
 
 def free_port():
@@ -41,7 +60,8 @@ class SimError(Exception):
 class Sim:
     """One simulated appliance: board process, device process, console."""
 
-    def __init__(self, state_dir=None, smtp_port=None, console="pty"):
+    def __init__(self, state_dir=None, smtp_port=None, console="pty", auto_login=True,
+                 extra_args=(), prompt=PROMPT):
         self._tmp = None
         if state_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="shr-sim-")
@@ -49,6 +69,12 @@ class Sim:
         self.state_dir = state_dir
         self.smtp_port = smtp_port or free_port()
         self.console = console
+        # Set the admin password at first boot and log in whenever asked,
+        # so tests not about the login never see it.
+        self.auto_login = auto_login
+        self.admin_password = TEST_ADMIN_PASSWORD
+        self.extra_args = list(extra_args)
+        self.prompt = prompt  # "recovery> " in recovery mode
         self.proc = None
         self.con = None
         self.pty_path = None
@@ -60,7 +86,7 @@ class Sim:
 
     def command_line(self):
         return [SIM, "--state", self.state_dir, "--smtp-port", str(self.smtp_port),
-                "--console", self.console]
+                "--console", self.console] + self.extra_args
 
     def env(self):
         env = dict(os.environ)
@@ -145,9 +171,20 @@ class Sim:
     def wait_prompt(self, timeout=BOOT_TIMEOUT):
         """Wait for the prompt at the start of a line; returns everything
         printed before it (output may contain "relay> " itself, e.g. in
-        "<postmaster@relay> SIZE=")."""
-        self.con.expect_exact("\r\n" + PROMPT, timeout=timeout)
-        return (self.con.before + "\r\n").replace("\r\n", "\n")
+        "<postmaster@relay> SIZE="). With auto_login, a login or first-boot
+        question on the way is answered with the test admin password."""
+        if not self.auto_login:
+            self.con.expect_exact("\r\n" + self.prompt, timeout=timeout)
+            return (self.con.before + "\r\n").replace("\r\n", "\n")
+        text = ""
+        deadline = time.monotonic() + timeout
+        while True:
+            i = self.con.expect_exact(["\r\n" + self.prompt] + LOGIN_PROMPTS,
+                                      timeout=max(0.1, deadline - time.monotonic()))
+            text += self.con.before
+            if i == 0:
+                return (text + "\r\n").replace("\r\n", "\n")
+            self.con.send(self.admin_password + "\r")
 
     def expect(self, pattern, timeout=BOOT_TIMEOUT):
         """Wait for a regular expression in console output; returns the match."""

@@ -9,7 +9,7 @@ import unittest
 
 import pexpect
 
-from relaysim import SIM, Sim
+from relaysim import SIM, Sim, log_in
 
 EGRESS_DROP = re.compile(r"(?m)^board: egress dropped #\d+: ")
 
@@ -65,7 +65,7 @@ class BoardLogTest(unittest.TestCase):
                                   encoding="utf-8", codec_errors="replace", timeout=15)
             # Everything the terminal showed, the board's stderr included.
             child.logfile_read = io.StringIO()
-            child.expect_exact("relay> ")
+            log_in(child)  # first boot: set the admin password
             # Wait for an address, so that a lookup is really sent.
             deadline = time.monotonic() + 10
             while True:

@@ -8,7 +8,7 @@ import unittest
 
 import pexpect
 
-from relaysim import Sim, SIM, free_port
+from relaysim import Sim, SIM, free_port, log_in
 
 
 def run_sim(args, timeout=10):
@@ -109,7 +109,7 @@ class SimContractTest(unittest.TestCase):
         try:
             child = pexpect.spawn(SIM, sim.command_line()[1:], env=sim.env(),
                                   encoding="utf-8", timeout=10)
-            child.expect_exact("relay> ")
+            log_in(child)  # first boot: set the admin password
             child.send("version\r")
             child.expect(r"Smart Host Relay .* board posix")
             child.expect_exact("relay> ")

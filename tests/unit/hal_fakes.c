@@ -15,9 +15,14 @@
 uint32_t hal_fake_now_ms;
 
 uint64_t hal_fake_now_us;
+uint32_t hal_fake_us_step;
 
 uint32_t hal_clock_ms(void) { return hal_fake_now_ms; }
-uint64_t hal_clock_us(void) { return hal_fake_now_us; }
+uint64_t hal_clock_us(void)
+{
+    hal_fake_now_us += hal_fake_us_step;
+    return hal_fake_now_us;
+}
 int64_t hal_clock_wall(void) { return 1700000000 + hal_fake_now_ms / 1000; }
 
 /* A fixed test secret: 0x01, 0x02, ... 0x20. */

@@ -9,6 +9,9 @@
 
 extern uint32_t hal_fake_now_ms; /* what hal_clock_ms() returns */
 extern uint64_t hal_fake_now_us; /* what hal_clock_us() returns */
+/* Added to hal_fake_now_us at every hal_clock_us() call (0: the clock only
+ * moves by hand), for code that runs until a time budget is spent. */
+extern uint32_t hal_fake_us_step;
 
 /* What hal_secret_get() returns; tests may overwrite it before crypto_init(). */
 extern uint8_t hal_fake_secret[HAL_SECRET_LEN];

@@ -94,8 +94,10 @@ class Sim:
         env["SHR_BUILD_DIR"] = BUILD
         return env
 
-    def start(self, timeout=BOOT_TIMEOUT):
-        """Power on and wait for the first prompt; returns the boot text."""
+    def start(self, timeout=BOOT_TIMEOUT, wait=True):
+        """Power on and wait for the first prompt; returns the boot text.
+        With wait=False, returns once the console is attached (tests of the
+        login read the first question themselves)."""
         os.makedirs(os.path.dirname(self.state_dir), exist_ok=True)
         self._log = open(self._log_path, "ab")
         self.proc = subprocess.Popen(self.command_line(), env=self.env(),
@@ -112,6 +114,8 @@ class Sim:
                                              timeout=timeout)
         # Everything the console printed, for tests that look back.
         self.con.logfile_read = self.transcript
+        if not wait:
+            return ""
         self.boot_text = self.wait_prompt(timeout)
         return self.boot_text
 

@@ -302,3 +302,16 @@ int db_durable(struct db *db)
     sqlite3_finalize(st);
     return full;
 }
+
+int db_tail_after(struct db *db, const char *sql, int n, int64_t *after)
+{
+    sqlite3_stmt *st;
+    int rc = db_prepare(db, sql, &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_int(st, 1, n);
+    rc = sqlite3_step(st);
+    *after = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? DB_OK : db_rc_from(rc);
+}

@@ -64,13 +64,20 @@ int db_domain_del(struct db *db, const char *name)
 
 int db_domain_list(struct db *db, db_domain_fn fn, void *ctx)
 {
+    return db_domain_page(db, 0, -1, fn, ctx);
+}
+
+int db_domain_page(struct db *db, int offset, int limit, db_domain_fn fn, void *ctx)
+{
     sqlite3_stmt *st;
     int rc = db_prepare(db,
                         "SELECT d.name, (SELECT count(*) FROM smarthost s WHERE s.domain = d.name) "
-                        "FROM domain d ORDER BY d.name",
+                        "FROM domain d ORDER BY d.name LIMIT ?1 OFFSET ?2",
                         &st);
     if (rc)
         return rc;
+    sqlite3_bind_int(st, 1, limit);
+    sqlite3_bind_int(st, 2, offset);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         fn(ctx, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1));
     sqlite3_finalize(st);
@@ -214,13 +221,22 @@ int64_t db_smarthost_find(struct db *db, const char *domain, const char *host, i
 
 int db_smarthost_list(struct db *db, const char *domain, db_smarthost_fn fn, void *ctx)
 {
+    return db_smarthost_page(db, domain, 0, -1, fn, ctx);
+}
+
+int db_smarthost_page(struct db *db, const char *domain, int offset, int limit,
+                      db_smarthost_fn fn, void *ctx)
+{
     sqlite3_stmt *st;
     int rc = db_prepare(db,
                         "SELECT " SMARTHOST_COLUMNS " FROM smarthost "
-                        "WHERE ?1 IS NULL OR domain = ?1 ORDER BY domain, priority, id",
+                        "WHERE ?1 IS NULL OR domain = ?1 ORDER BY domain, priority, id "
+                        "LIMIT ?2 OFFSET ?3",
                         &st);
     if (rc)
         return rc;
+    sqlite3_bind_int(st, 2, limit);
+    sqlite3_bind_int(st, 3, offset);
     if (domain)
         sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC);
     struct db_smarthost sh;
@@ -266,11 +282,18 @@ int db_allow_del(struct db *db, const char *cidr)
 
 int db_allow_list(struct db *db, db_allow_fn fn, void *ctx)
 {
+    return db_allow_page(db, 0, -1, fn, ctx);
+}
+
+int db_allow_page(struct db *db, int offset, int limit, db_allow_fn fn, void *ctx)
+{
     sqlite3_stmt *st;
     int rc = db_prepare(db, "SELECT cidr, family, addr, prefix FROM allow_net "
-                            "ORDER BY family, addr, prefix", &st);
+                            "ORDER BY family, addr, prefix LIMIT ?1 OFFSET ?2", &st);
     if (rc)
         return rc;
+    sqlite3_bind_int(st, 1, limit);
+    sqlite3_bind_int(st, 2, offset);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         uint8_t addr[16] = {0};
         int n = sqlite3_column_bytes(st, 2);
@@ -430,6 +453,31 @@ int db_audit_add(struct db *db, int64_t now, const char *actor, const char *acti
     sqlite3_bind_text(st, 2, actor, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, action, -1, SQLITE_STATIC);
     return db_step_done(st);
+}
+
+int db_audit_tail(struct db *db, int n, int64_t *after)
+{
+    return db_tail_after(db, "SELECT id FROM audit ORDER BY id DESC LIMIT 1 OFFSET ?1", n, after);
+}
+
+int db_audit_page(struct db *db, int64_t after_id, int limit, db_audit_fn fn, void *ctx,
+                  int64_t *last_id)
+{
+    sqlite3_stmt *st;
+    int rc = db_prepare(db, "SELECT at, actor, action, id FROM audit WHERE id > ?1 ORDER BY id "
+                            "LIMIT ?2",
+                        &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, after_id);
+    sqlite3_bind_int(st, 2, limit);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        *last_id = sqlite3_column_int64(st, 3);
+        fn(ctx, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
+           (const char *)sqlite3_column_text(st, 2));
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? DB_OK : db_rc_from(rc);
 }
 
 int db_audit_list(struct db *db, int n, db_audit_fn fn, void *ctx)

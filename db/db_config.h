@@ -27,6 +27,10 @@ int db_domain_usage(struct db *db, const char *name, int64_t *smarthosts, int64_
 int db_domain_del(struct db *db, const char *name);
 typedef void (*db_domain_fn)(void *ctx, const char *name, int64_t smarthosts);
 int db_domain_list(struct db *db, db_domain_fn fn, void *ctx);
+/* Rows offset..offset+limit-1 of the same order (limit -1: all): a long
+ * listing a page at a time, while nothing else changes the table (the
+ * console, the only writer, is busy with it). */
+int db_domain_page(struct db *db, int offset, int limit, db_domain_fn fn, void *ctx);
 
 /* --- smart hosts --- */
 struct db_smarthost {
@@ -58,6 +62,8 @@ int db_smarthost_tls_result(struct db *db, int64_t id, int failed);
 typedef void (*db_smarthost_fn)(void *ctx, const struct db_smarthost *sh);
 /* Ordered by domain, then priority, then id; `domain` NULL for all. */
 int db_smarthost_list(struct db *db, const char *domain, db_smarthost_fn fn, void *ctx);
+int db_smarthost_page(struct db *db, const char *domain, int offset, int limit,
+                      db_smarthost_fn fn, void *ctx);
 
 /* --- inbound allowlist --- */
 int db_allow_add(struct db *db, const char *cidr, int family, const uint8_t addr[16],
@@ -68,6 +74,7 @@ int db_allow_del(struct db *db, const char *cidr);
 typedef void (*db_allow_fn)(void *ctx, const char *cidr, int family, const uint8_t addr[16],
                             int prefix);
 int db_allow_list(struct db *db, db_allow_fn fn, void *ctx);
+int db_allow_page(struct db *db, int offset, int limit, db_allow_fn fn, void *ctx);
 
 /* --- settings --- */
 /* DB_ENOTFOUND when the key was never set. */
@@ -98,5 +105,9 @@ int db_audit_add(struct db *db, int64_t now, const char *actor, const char *acti
 typedef void (*db_audit_fn)(void *ctx, int64_t at, const char *actor, const char *action);
 /* The last `n` entries, oldest first. */
 int db_audit_list(struct db *db, int n, db_audit_fn fn, void *ctx);
+/* The same a page at a time (see db_history_tail/page). */
+int db_audit_tail(struct db *db, int n, int64_t *after);
+int db_audit_page(struct db *db, int64_t after_id, int limit, db_audit_fn fn, void *ctx,
+                  int64_t *last_id);
 
 #endif

@@ -20,6 +20,10 @@ int db_prepare(struct db *db, const char *sql, sqlite3_stmt **st);
 int db_rc_from(int sqlite_rc);
 /* Run a statement that returns no rows, then finalize it. */
 int db_step_done(sqlite3_stmt *st);
+/* For "the last n rows" read a page at a time: `sql` selects ids newest
+ * first with "LIMIT 1 OFFSET ?1"; *after becomes the id just before the
+ * last n (0 when there are no more than n). */
+int db_tail_after(struct db *db, const char *sql, int n, int64_t *after);
 /* Copy a text column into buf (always terminated); "" for NULL. */
 void db_column_text(sqlite3_stmt *st, int col, char *buf, size_t cap);
 

@@ -134,6 +134,26 @@ int db_queue_list(struct db *db, db_msg_fn fn, void *ctx)
     return rc == SQLITE_DONE ? DB_OK : db_rc_from(rc);
 }
 
+int db_queue_page(struct db *db, int64_t after_id, int limit, db_msg_fn fn, void *ctx)
+{
+    sqlite3_stmt *st;
+    int rc = db_prepare(db,
+                        "SELECT " MSG_COLUMNS " FROM message WHERE state = 'queued' AND id > ?1 "
+                        "ORDER BY id LIMIT ?2",
+                        &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, after_id);
+    sqlite3_bind_int(st, 2, limit);
+    struct db_msg m;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        read_msg(st, &m);
+        fn(ctx, &m);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? DB_OK : db_rc_from(rc);
+}
+
 int db_msg_get(struct db *db, int64_t id, struct db_msg *m)
 {
     sqlite3_stmt *st;
@@ -382,17 +402,14 @@ int db_history_add(struct db *db, const struct db_history *h)
     return db_step_done(st);
 }
 
-int db_history_list(struct db *db, int n, db_history_fn fn, void *ctx)
+#define HISTORY_COLUMNS                                                                         \
+    "queue_id, message_id, sender, recipient, outcome, attempts, smarthost, tls, reply, "      \
+    "received, finished, id"
+
+/* Rows of HISTORY_COLUMNS to `fn`; the last id seen into *last_id. */
+static int read_history(sqlite3_stmt *st, db_history_fn fn, void *ctx, int64_t *last_id)
 {
-    sqlite3_stmt *st;
-    int rc = db_prepare(db,
-                        "SELECT queue_id, message_id, sender, recipient, outcome, attempts, "
-                        "smarthost, tls, reply, received, finished FROM "
-                        "(SELECT * FROM history ORDER BY id DESC LIMIT ?1) ORDER BY id",
-                        &st);
-    if (rc)
-        return rc;
-    sqlite3_bind_int(st, 1, n);
+    int rc;
     struct db_history h;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         memset(&h, 0, sizeof h);
@@ -407,10 +424,46 @@ int db_history_list(struct db *db, int n, db_history_fn fn, void *ctx)
         db_column_text(st, 8, h.reply, sizeof h.reply);
         h.received = sqlite3_column_int64(st, 9);
         h.finished = sqlite3_column_int64(st, 10);
+        if (last_id)
+            *last_id = sqlite3_column_int64(st, 11);
         fn(ctx, &h);
     }
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? DB_OK : db_rc_from(rc);
+}
+
+int db_history_list(struct db *db, int n, db_history_fn fn, void *ctx)
+{
+    sqlite3_stmt *st;
+    int rc = db_prepare(db,
+                        "SELECT " HISTORY_COLUMNS " FROM "
+                        "(SELECT * FROM history ORDER BY id DESC LIMIT ?1) ORDER BY id",
+                        &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_int(st, 1, n);
+    return read_history(st, fn, ctx, NULL);
+}
+
+int db_history_tail(struct db *db, int n, int64_t *after)
+{
+    return db_tail_after(db, "SELECT id FROM history ORDER BY id DESC LIMIT 1 OFFSET ?1", n,
+                         after);
+}
+
+int db_history_page(struct db *db, int64_t after_id, int limit, db_history_fn fn, void *ctx,
+                    int64_t *last_id)
+{
+    sqlite3_stmt *st;
+    int rc = db_prepare(db,
+                        "SELECT " HISTORY_COLUMNS " FROM history WHERE id > ?1 ORDER BY id "
+                        "LIMIT ?2",
+                        &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, after_id);
+    sqlite3_bind_int(st, 2, limit);
+    return read_history(st, fn, ctx, last_id);
 }
 
 /* --- trusted CAs --- */

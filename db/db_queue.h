@@ -59,6 +59,9 @@ typedef int (*db_chunk_fn)(void *ctx, const uint8_t *data, size_t len);
 
 /* Queued messages, oldest first. */
 int db_queue_list(struct db *db, db_msg_fn fn, void *ctx);
+/* At most `limit` of them with ids above `after_id`: a long list read a
+ * page at a time, holding nothing open between pages. */
+int db_queue_page(struct db *db, int64_t after_id, int limit, db_msg_fn fn, void *ctx);
 /* DB_ENOTFOUND for a missing or still incoming message. */
 int db_msg_get(struct db *db, int64_t id, struct db_msg *m);
 int db_msg_recipients(struct db *db, int64_t id, db_rcpt_fn fn, void *ctx);
@@ -133,6 +136,12 @@ int db_history_add(struct db *db, const struct db_history *h);
 typedef void (*db_history_fn)(void *ctx, const struct db_history *h);
 /* The last n outcomes, oldest first. */
 int db_history_list(struct db *db, int n, db_history_fn fn, void *ctx);
+/* The same a page at a time: *after is set to start the last n, then each
+ * page holds at most `limit` rows with ids above `after_id`, and *last_id
+ * (unchanged when the page is empty) where the next page starts. */
+int db_history_tail(struct db *db, int n, int64_t *after);
+int db_history_page(struct db *db, int64_t after_id, int limit, db_history_fn fn, void *ctx,
+                    int64_t *last_id);
 
 /* --- trusted CAs for outbound TLS verify --- */
 int db_tls_ca_get(struct db *db, uint8_t *pem, size_t *len);

@@ -26,13 +26,48 @@ static int cmd_domain_add(struct console *con, int argc, char **argv)
     return 0;
 }
 
+/* --- listings ---
+ * `domain list`, `smarthost list` and `allow list` count their rows first,
+ * so a storage error almost always comes before any output (a plain error
+ * line, or {"error": ...}); in JSON the rows then go into one array inside
+ * the command's object, an empty list included. */
+
+static int count_rows;
+
+/* In JSON mode, open {"<name>": [ and return the writer; NULL in text mode. */
+static struct jsonw *json_list_begin(struct console *con, const char *name)
+{
+    struct jsonw *j = console_json(con);
+    if (j) {
+        jsonw_object(j, NULL);
+        jsonw_array(j, name);
+    }
+    return j;
+}
+
+/* The listing failed after it began: in JSON the error goes into the object
+ * already on its way, which is then closed. */
+static int list_failed(struct console *con)
+{
+    console_stream_error(con, "storage error: %s", db_errmsg(cfg_db()));
+    if (console_json(con))
+        console_json_end(con);
+    return -1;
+}
+
 static void print_domain(void *ctx, const char *name, int64_t smarthosts)
 {
+    struct jsonw *j = console_json(ctx);
+    if (j) {
+        jsonw_object(j, NULL);
+        jsonw_string(j, "name", name);
+        jsonw_int(j, "smarthosts", smarthosts);
+        jsonw_end(j);
+        return;
+    }
     console_printf(ctx, "%-40s %lld smart host%s\n", name, (long long)smarthosts,
                    smarthosts == 1 ? "" : "s");
 }
-
-static int count_rows;
 
 static void count_domain(void *ctx, const char *name, int64_t smarthosts)
 {
@@ -50,11 +85,17 @@ static int cmd_domain_list(struct console *con, int argc, char **argv)
     if (!cfg_db())
         return console_error(con, "storage is unavailable (see 'log')");
     count_rows = 0;
-    if (db_domain_list(cfg_db(), count_domain, NULL) != DB_OK ||
-        (count_rows && db_domain_list(cfg_db(), print_domain, con) != DB_OK))
+    if (db_domain_list(cfg_db(), count_domain, NULL) != DB_OK)
         return console_error(con, "storage error: %s", db_errmsg(cfg_db()));
-    if (!count_rows)
+    struct jsonw *j = json_list_begin(con, "domains");
+    if (!j && !count_rows) {
         console_printf(con, "no allowed domains (domain add <domain>)\n");
+        return 0;
+    }
+    if (count_rows && db_domain_list(cfg_db(), print_domain, con) != DB_OK)
+        return list_failed(con);
+    if (j)
+        console_json_end(con);
     return 0;
 }
 
@@ -256,37 +297,107 @@ static int cmd_smarthost_del(struct console *con, int argc, char **argv)
     return 0;
 }
 
+/* Why a smart host cannot deliver, most telling first: the text listing
+ * marks a row with the first that applies, JSON lists them all. */
+enum {
+    /* Rows stored before the rules that now refuse them (an older
+     * firmware's database): they can never deliver. */
+    SH_IPV6,
+    SH_TLS_NONE_USER,
+    /* A password that no longer opens (damaged, or the database came from
+     * another unit) can never be sent: it must be typed again. */
+    SH_NEEDS_CREDENTIALS,
+    /* A `may` row with credentials whose TLS has failed withholds them
+     * (they never go in clear without auth-plaintext), so its mail waits. */
+    SH_WITHHELD,
+    SH_PROBLEMS
+};
+
+static const char *const problem_code[SH_PROBLEMS] = {
+    "ipv6_unsupported", "tls_none_with_user", "needs_credentials", "credentials_withheld"};
+
+static unsigned smarthost_problems(const struct db_smarthost *sh)
+{
+    /* Credentials that may only travel inside TLS. */
+    int guarded = sh->username[0] && !sh->auth_plaintext;
+    unsigned p = 0;
+    if (strchr(sh->host, ':'))
+        p |= 1u << SH_IPV6;
+    if (guarded && strcmp(sh->tls, "none") == 0)
+        p |= 1u << SH_TLS_NONE_USER;
+    if (cfg_smarthost_needs_credentials(sh))
+        p |= 1u << SH_NEEDS_CREDENTIALS;
+    if (guarded && strcmp(sh->tls, "may") == 0 && sh->tls_failing)
+        p |= 1u << SH_WITHHELD;
+    return p;
+}
+
+/* What the administrator reads about problem `k`, with the command that
+ * mends it where there is one. */
+static const char *problem_text(int k, const struct db_smarthost *sh, char *buf, size_t cap)
+{
+    switch (k) {
+    case SH_IPV6:
+        return "IPv6 is not supported on this firmware yet: mail deferred";
+    case SH_TLS_NONE_USER:
+        return "tls none with a user can never deliver: mail deferred";
+    case SH_NEEDS_CREDENTIALS:
+        snprintf(buf, cap, "needs credentials (smarthost set %lld user %s)", (long long)sh->id,
+                 sh->username);
+        return buf;
+    default:
+        return "TLS failed: credentials withheld, mail deferred";
+    }
+}
+
+static void json_smarthost(struct jsonw *j, const struct db_smarthost *sh, unsigned problems)
+{
+    char buf[DB_USER_MAX + 64];
+    jsonw_object(j, NULL);
+    jsonw_int(j, "id", sh->id);
+    jsonw_string(j, "domain", sh->domain);
+    jsonw_string(j, "host", sh->host);
+    jsonw_int(j, "port", sh->port);
+    jsonw_int(j, "priority", sh->priority);
+    jsonw_string(j, "tls", sh->tls);
+    if (sh->username[0])
+        jsonw_string(j, "user", sh->username);
+    else
+        jsonw_null(j, "user");
+    jsonw_bool(j, "auth_plaintext", sh->auth_plaintext);
+    jsonw_array(j, "problems");
+    for (int k = 0; k < SH_PROBLEMS; k++) {
+        if (!(problems & (1u << k)))
+            continue;
+        jsonw_object(j, NULL);
+        jsonw_string(j, "code", problem_code[k]);
+        jsonw_string(j, "message", problem_text(k, sh, buf, sizeof buf));
+        jsonw_end(j);
+    }
+    jsonw_end(j);
+    jsonw_end(j);
+}
+
 static void print_smarthost(void *ctx, const struct db_smarthost *sh)
 {
+    unsigned problems = smarthost_problems(sh);
+    struct jsonw *j = console_json(ctx);
+    if (j) {
+        json_smarthost(j, sh, problems);
+        return;
+    }
     char auth[DB_USER_MAX + 32] = "-";
     if (sh->username[0])
         snprintf(auth, sizeof auth, "user %s%s", sh->username,
                  sh->auth_plaintext ? " auth-plaintext" : "");
-    /* A `may` row with credentials whose TLS has failed withholds the
-     * credentials (they never go in clear without auth-plaintext), so its
-     * mail waits: say so where the administrator looks. */
-    const char *attention = "";
-    if (sh->username[0] && !sh->auth_plaintext && strcmp(sh->tls, "may") == 0 &&
-        sh->tls_failing)
-        attention = "  ! TLS failed: credentials withheld, mail deferred";
-    /* A password that no longer opens (damaged, or the database came from
-     * another unit) can never be sent: it must be typed again. This says
-     * more than the TLS mark, so it replaces it. */
-    char needs[DB_USER_MAX + 64];
-    if (cfg_smarthost_needs_credentials(sh)) {
-        snprintf(needs, sizeof needs, "  ! needs credentials (smarthost set %lld user %s)",
-                 (long long)sh->id, sh->username);
-        attention = needs;
-    }
-    /* Rows stored before the rules that now refuse them (an older
-     * firmware's database): they can never deliver, so say so. */
-    if (strchr(sh->host, ':'))
-        attention = "  ! IPv6 is not supported on this firmware yet: mail deferred";
-    else if (sh->username[0] && !sh->auth_plaintext && strcmp(sh->tls, "none") == 0)
-        attention = "  ! tls none with a user can never deliver: mail deferred";
-    console_printf(ctx, "%-4lld %-24s %-28s %-5d %-8lld %-8s %s%s\n", (long long)sh->id,
+    char buf[DB_USER_MAX + 64];
+    const char *attention = NULL;
+    for (int k = 0; k < SH_PROBLEMS && !attention; k++)
+        if (problems & (1u << k))
+            attention = problem_text(k, sh, buf, sizeof buf);
+    console_printf(ctx, "%-4lld %-24s %-28s %-5d %-8lld %-8s %s%s%s\n", (long long)sh->id,
                    sh->domain, sh->host, (int)sh->port, (long long)sh->priority, sh->tls, auth,
-                   attention);
+                   attention ? "  ! " : "", attention ? attention : "");
 }
 
 static void count_smarthost(void *ctx, const struct db_smarthost *sh)
@@ -309,14 +420,18 @@ static int cmd_smarthost_list(struct console *con, int argc, char **argv)
     count_rows = 0;
     if (db_smarthost_list(cfg_db(), filter, count_smarthost, NULL) != DB_OK)
         return console_error(con, "storage error: %s", db_errmsg(cfg_db()));
-    if (!count_rows) {
+    struct jsonw *j = json_list_begin(con, "smarthosts");
+    if (!j && !count_rows) {
         console_printf(con, "no smart hosts%s%s\n", filter ? " for " : "", filter ? filter : "");
         return 0;
     }
-    console_printf(con, "%-4s %-24s %-28s %-5s %-8s %-8s %s\n", "id", "domain", "host", "port",
-                   "priority", "tls", "auth");
-    if (db_smarthost_list(cfg_db(), filter, print_smarthost, con) != DB_OK)
-        return console_error(con, "storage error: %s", db_errmsg(cfg_db()));
+    if (!j)
+        console_printf(con, "%-4s %-24s %-28s %-5s %-8s %-8s %s\n", "id", "domain", "host",
+                       "port", "priority", "tls", "auth");
+    if (count_rows && db_smarthost_list(cfg_db(), filter, print_smarthost, con) != DB_OK)
+        return list_failed(con);
+    if (j)
+        console_json_end(con);
     return 0;
 }
 
@@ -349,7 +464,23 @@ static void print_allow(void *ctx, const char *cidr, int family, const uint8_t a
     (void)family;
     (void)addr;
     (void)prefix;
+    struct jsonw *j = console_json(ctx);
+    if (j) {
+        jsonw_object(j, NULL);
+        jsonw_string(j, "cidr", cidr);
+        jsonw_end(j);
+        return;
+    }
     console_printf(ctx, "%s\n", cidr);
+}
+
+static void count_allow(void *ctx, const char *cidr, int family, const uint8_t addr[16], int prefix)
+{
+    (void)ctx;
+    (void)cidr;
+    (void)family;
+    (void)addr;
+    (void)prefix;
     count_rows++;
 }
 
@@ -361,10 +492,17 @@ static int cmd_allow_list(struct console *con, int argc, char **argv)
     if (!cfg_db())
         return console_error(con, "storage is unavailable (see 'log')");
     count_rows = 0;
-    if (db_allow_list(cfg_db(), print_allow, con) != DB_OK)
+    if (db_allow_list(cfg_db(), count_allow, NULL) != DB_OK)
         return console_error(con, "storage error: %s", db_errmsg(cfg_db()));
-    if (!count_rows)
+    struct jsonw *j = json_list_begin(con, "networks");
+    if (!j && !count_rows) {
         console_printf(con, "no allowed networks: all inbound mail is refused (allow add <cidr>)\n");
+        return 0;
+    }
+    if (count_rows && db_allow_list(cfg_db(), print_allow, con) != DB_OK)
+        return list_failed(con);
+    if (j)
+        console_json_end(con);
     return 0;
 }
 
@@ -375,12 +513,28 @@ static int cmd_settings_list(struct console *con, int argc, char **argv)
     (void)argv;
     if (argc != 0)
         return console_usage(con);
+    /* Values stay strings in JSON: a setting's value is text (hostname,
+     * addresses) or a number by key, and its type must not change with it. */
+    struct jsonw *j = json_list_begin(con, "settings");
     for (const struct cfg_setting *s = cfg_settings; s->key; s++) {
         char v[DB_TEXT_MAX];
         cfg_setting_get(s->key, v, sizeof v);
-        console_printf(con, "%-22s %-20s %s%s\n", s->key, v[0] ? v : "\"\"",
-                       strcmp(v, s->def) == 0 ? "(default) " : "", s->help);
+        int is_default = strcmp(v, s->def) == 0;
+        if (j) {
+            jsonw_object(j, NULL);
+            jsonw_string(j, "key", s->key);
+            jsonw_string(j, "value", v);
+            jsonw_string(j, "default", s->def);
+            jsonw_bool(j, "is_default", is_default);
+            jsonw_string(j, "help", s->help);
+            jsonw_end(j);
+        } else {
+            console_printf(con, "%-22s %-20s %s%s\n", s->key, v[0] ? v : "\"\"",
+                           is_default ? "(default) " : "", s->help);
+        }
     }
+    if (j)
+        console_json_end(con);
     return 0;
 }
 
@@ -411,8 +565,29 @@ static int cmd_settings_reset(struct console *con, int argc, char **argv)
 
 static void print_audit(void *ctx, int64_t at, const char *actor, const char *action)
 {
+    struct cmd_rows *r = ctx;
+    struct console *con = r->con;
+    struct jsonw *j = console_json(con);
+    r->shown++;
+    if (j) {
+        jsonw_object(j, NULL);
+        jsonw_int(j, "at", at);
+        jsonw_string(j, "actor", actor);
+        jsonw_string(j, "action", action);
+        jsonw_end(j);
+        return;
+    }
     char when[CLOCKFMT_UTC_LEN];
-    console_printf(ctx, "%s %-8s %s\n", clockfmt_utc(at, when), actor, action);
+    console_printf(con, "%s %-8s %s\n", clockfmt_utc(at, when), actor, action);
+}
+
+/* `audit [N]`: a page of rows per step as the console drains, so a long
+ * log never piles up in the UART (rows added meanwhile are not part of it). */
+static struct cmd_rows audit_rows;
+
+static int audit_page(struct cmd_rows *r, int limit, int64_t *last)
+{
+    return db_audit_page(cfg_db(), r->after, limit, print_audit, r, last);
 }
 
 static int cmd_audit(struct console *con, int argc, char **argv)
@@ -422,9 +597,11 @@ static int cmd_audit(struct console *con, int argc, char **argv)
         return -1;
     if (!cfg_db())
         return console_error(con, "storage is unavailable (see 'log')");
-    if (db_audit_list(cfg_db(), n, print_audit, con) != DB_OK)
+    int64_t after;
+    if (db_audit_tail(cfg_db(), n, &after) != DB_OK)
         return console_error(con, "storage error: %s", db_errmsg(cfg_db()));
-    return 0;
+    cmd_rows_start(con, &audit_rows, audit_page, after, n, "audit");
+    return CONSOLE_PENDING;
 }
 
 const struct console_cmd cmd_config_table[] = {

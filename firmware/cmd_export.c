@@ -8,6 +8,7 @@
  * exported: a row with credentials comes out without them (so pasting
  * never stops at a password prompt) and a comment line says what to type
  * to set them. Lines starting with '#' are comments to the console. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,29 +19,61 @@
 #include "db_queue.h"
 #include "fw.h"
 
-struct export_ctx {
+/* Lines per step for the table phases: about 2 KB of output. */
+#define EXPORT_PAGE_ROWS (CMD_PAGE_ROWS * 4)
+
+enum export_phase { EX_HEAD, EX_DOMAINS, EX_HOSTS, EX_ALLOW, EX_CA, EX_SETTINGS, EX_END };
+
+/* One export in progress: a phase per table, a page of rows per step.
+ * Nothing else writes these tables meanwhile (the console, which does,
+ * is busy with the export), so paging by offset neither skips nor
+ * repeats a row. */
+static struct export_ctx {
+    int phase;
+    int offset; /* rows of this phase's table already shown */
+    int got;    /* rows the current page had */
+    int index;  /* smart hosts so far: their ids on a fresh appliance */
     struct console *con;
-    int index; /* smart hosts so far: their ids on a fresh appliance */
-};
+} export;
+
+/* One line of the export: a text line, or a string of the JSON array. */
+static void export_line(struct export_ctx *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void export_line(struct export_ctx *e, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    struct jsonw *j = console_json(e->con);
+    if (j)
+        jsonw_string(j, NULL, line);
+    else
+        console_printf(e->con, "%s\n", line);
+}
 
 static void export_domain(void *ctx, const char *name, int64_t smarthosts)
 {
     (void)smarthosts;
-    console_printf(((struct export_ctx *)ctx)->con, "domain add %s\n", name);
+    struct export_ctx *e = ctx;
+    e->got++;
+    export_line(e, "domain add %s", name);
 }
 
 static void export_smarthost(void *ctx, const struct db_smarthost *sh)
 {
     struct export_ctx *e = ctx;
+    e->got++;
     e->index++;
-    console_printf(e->con, "smarthost add %s %s port %d priority %lld tls %s\n", sh->domain,
-                   sh->host, (int)sh->port, (long long)sh->priority, sh->tls);
+    export_line(e, "smarthost add %s %s port %d priority %lld tls %s", sh->domain, sh->host,
+                (int)sh->port, (long long)sh->priority, sh->tls);
     if (sh->username[0])
-        console_printf(e->con,
-                       "# credentials are not exported: smarthost set %d user %s%s "
-                       "(%d is this row's id on a fresh appliance; see smarthost list)\n",
-                       e->index, sh->username, sh->auth_plaintext ? " auth-plaintext on" : "",
-                       e->index);
+        export_line(e,
+                    "# credentials are not exported: smarthost set %d user %s%s "
+                    "(%d is this row's id on a fresh appliance; see smarthost list)",
+                    e->index, sh->username, sh->auth_plaintext ? " auth-plaintext on" : "",
+                    e->index);
 }
 
 static void export_allow(void *ctx, const char *cidr, int family, const uint8_t addr[16],
@@ -48,19 +81,21 @@ static void export_allow(void *ctx, const char *cidr, int family, const uint8_t 
 {
     (void)family;
     (void)addr;
+    struct export_ctx *e = ctx;
+    e->got++;
     if (prefix < 0)
         return; /* a damaged row: it matches nothing here either */
-    console_printf(((struct export_ctx *)ctx)->con, "allow add %s\n", cidr);
+    export_line(e, "allow add %s", cidr);
 }
 
 /* The trusted CAs, as `tls ca set` takes them: PEM lines, then an empty
  * line. PEM never has an empty line inside. */
 static void export_pem(void *ctx, const uint8_t *pem, size_t len)
 {
-    struct console *con = ctx;
+    struct export_ctx *e = ctx;
     if (len == 0)
         return;
-    console_printf(con, "tls ca set\n");
+    export_line(e, "tls ca set");
     size_t start = 0;
     for (size_t i = 0; i <= len; i++) {
         if (i == len || pem[i] == '\n') {
@@ -68,11 +103,88 @@ static void export_pem(void *ctx, const uint8_t *pem, size_t len)
             if (n && pem[start + n - 1] == '\r')
                 n--;
             if (n)
-                console_printf(con, "%.*s\n", (int)n, (const char *)pem + start);
+                export_line(e, "%.*s", (int)n, (const char *)pem + start);
             start = i + 1;
         }
     }
-    console_printf(con, "\n");
+    export_line(e, "%s", "");
+}
+
+/* Only what differs from the defaults, so a later firmware's better
+ * defaults still apply to the new unit. */
+static int export_settings(struct export_ctx *e)
+{
+    for (const struct cfg_setting *s = cfg_settings; s->key; s++) {
+        char v[DB_TEXT_MAX];
+        if (cfg_setting_get(s->key, v, sizeof v) != 0)
+            return -1;
+        if (strcmp(v, s->def) != 0)
+            export_line(e, "settings set %s %s", s->key, v[0] ? v : "\"\"");
+    }
+    return 0;
+}
+
+/* A page of the current phase's table; the next phase after a short page. */
+static int export_page(struct export_ctx *e)
+{
+    struct db *db = cfg_db();
+    int rc = DB_OK;
+    e->got = 0;
+    if (e->phase == EX_DOMAINS)
+        rc = db_domain_page(db, e->offset, EXPORT_PAGE_ROWS, export_domain, e);
+    else if (e->phase == EX_HOSTS)
+        rc = db_smarthost_page(db, NULL, e->offset, EXPORT_PAGE_ROWS, export_smarthost, e);
+    else
+        rc = db_allow_page(db, e->offset, EXPORT_PAGE_ROWS, export_allow, e);
+    e->offset += e->got;
+    if (e->got < EXPORT_PAGE_ROWS) {
+        e->phase++;
+        e->offset = 0;
+    }
+    return rc;
+}
+
+static int export_step(struct console *con, void *ctx, int cancel)
+{
+    struct export_ctx *e = ctx;
+    int rc = DB_OK;
+    if (cancel) {
+        e->phase = EX_END + 1;
+    } else if (!cfg_db()) {
+        console_stream_error(con, "storage is unavailable (see 'log')");
+        e->phase = EX_END + 1;
+    } else if (e->phase == EX_HEAD) {
+        export_line(e, "# Smart Host Relay %s configuration; paste into a fresh appliance",
+                    fw_version_text());
+        e->phase++;
+    } else if (e->phase <= EX_ALLOW) {
+        rc = export_page(e);
+    } else if (e->phase == EX_CA) {
+        rc = db_tls_ca_view(cfg_db(), export_pem, e);
+        if (rc == DB_ENOTFOUND)
+            rc = DB_OK;
+        e->phase++;
+    } else if (e->phase == EX_SETTINGS) {
+        if (export_settings(e) != 0) {
+            console_stream_error(con, "storage error: cannot read the settings");
+            e->phase = EX_END + 1;
+        } else {
+            e->phase++;
+        }
+    } else if (e->phase == EX_END) {
+        export_line(e, "# end of configuration");
+        e->phase++;
+    }
+    if (rc != DB_OK) {
+        /* No end line: an export cut short must not look complete. */
+        console_stream_error(con, "storage error: %s", db_errmsg(cfg_db()));
+        e->phase = EX_END + 1;
+    }
+    if (e->phase <= EX_END)
+        return 1;
+    if (console_json(con))
+        console_json_end(con);
+    return 0;
 }
 
 static int cmd_config_export(struct console *con, int argc, char **argv)
@@ -82,27 +194,15 @@ static int cmd_config_export(struct console *con, int argc, char **argv)
         return console_usage(con);
     if (!cfg_db())
         return console_error(con, "storage is unavailable (see 'log')");
-    struct export_ctx e = {con, 0};
-    console_printf(con, "# Smart Host Relay %s configuration; paste into a fresh appliance\n",
-                   fw_version_text());
-    if (db_domain_list(cfg_db(), export_domain, &e) != DB_OK ||
-        db_smarthost_list(cfg_db(), NULL, export_smarthost, &e) != DB_OK ||
-        db_allow_list(cfg_db(), export_allow, &e) != DB_OK)
-        return console_error(con, "storage error: %s", db_errmsg(cfg_db()));
-    int rc = db_tls_ca_view(cfg_db(), export_pem, con);
-    if (rc != DB_OK && rc != DB_ENOTFOUND)
-        return console_error(con, "storage error: %s", db_errmsg(cfg_db()));
-    /* Only what differs from the defaults, so a later firmware's better
-     * defaults still apply to the new unit. */
-    for (const struct cfg_setting *s = cfg_settings; s->key; s++) {
-        char v[DB_TEXT_MAX];
-        if (cfg_setting_get(s->key, v, sizeof v) != 0)
-            return console_error(con, "storage error: cannot read setting %s", s->key);
-        if (strcmp(v, s->def) != 0)
-            console_printf(con, "settings set %s %s\n", s->key, v[0] ? v : "\"\"");
+    memset(&export, 0, sizeof export);
+    export.con = con;
+    struct jsonw *j = console_json(con);
+    if (j) {
+        jsonw_object(j, NULL);
+        jsonw_array(j, "config");
     }
-    console_printf(con, "# end of configuration\n");
-    return 0;
+    console_stream(con, export_step, &export);
+    return CONSOLE_PENDING;
 }
 
 const struct console_cmd cmd_export_table[] = {

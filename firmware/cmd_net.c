@@ -1,4 +1,5 @@
 /* cmd_net.c — net show, net set. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,6 +8,64 @@
 #include "config.h"
 #include "fwnet.h"
 
+/* The addresses as text, made once for either form of `net show`. */
+struct net_text {
+    char mac[18];
+    char addr[ADDR_IP4_STRLEN], mask[ADDR_IP4_STRLEN], gateway[ADDR_IP4_STRLEN];
+    char dns[2][ADDR_IP4_STRLEN];
+};
+
+static void net_format(const struct fwnet_status *st, struct net_text *t)
+{
+    snprintf(t->mac, sizeof t->mac, "%02x:%02x:%02x:%02x:%02x:%02x", st->mac[0], st->mac[1],
+             st->mac[2], st->mac[3], st->mac[4], st->mac[5]);
+    addr_ip4_format(st->addr, t->addr);
+    addr_ip4_format(st->mask, t->mask);
+    addr_ip4_format(st->gateway, t->gateway);
+    addr_ip4_format(st->dns[0], t->dns[0]);
+    addr_ip4_format(st->dns[1], t->dns[1]);
+}
+
+/* The object of `net show`, left open for console_json_end(). */
+static void json_net(struct jsonw *j, const struct fwnet_status *st, const struct net_text *t)
+{
+    jsonw_object(j, NULL);
+    jsonw_string(j, "mode", st->mode == FWNET_DHCP ? "dhcp" : "static");
+    /* Only a DHCP lease has a length; none yet, or a static address: absent. */
+    if (st->mode == FWNET_DHCP && st->lease_s) {
+        jsonw_uint(j, "lease_seconds", st->lease_s);
+        jsonw_uint(j, "lease_left_seconds", st->lease_left_s);
+    }
+    jsonw_bool(j, "link_up", st->link_up);
+    jsonw_string(j, "mac", t->mac);
+    jsonw_string(j, "address", t->addr);
+    jsonw_int(j, "prefix", addr_ip4_prefix(st->mask));
+    jsonw_string(j, "mask", t->mask);
+    jsonw_string(j, "gateway", t->gateway);
+    jsonw_array(j, "dns");
+    for (int i = 0; i < 2; i++)
+        if (st->dns[i])
+            jsonw_string(j, NULL, t->dns[i]);
+    jsonw_end(j);
+    jsonw_object(j, "frames");
+    jsonw_uint(j, "rx", st->rx_frames);
+    jsonw_uint(j, "tx", st->tx_frames);
+    jsonw_uint(j, "rx_dropped", st->rx_dropped);
+    jsonw_uint(j, "egress_dropped", st->egress_dropped);
+    jsonw_end(j);
+    jsonw_object(j, "ip");
+    jsonw_uint(j, "rx", st->ip_rx);
+    jsonw_uint(j, "tx", st->ip_tx);
+    jsonw_uint(j, "dropped", st->ip_drop);
+    jsonw_end(j);
+    jsonw_object(j, "tcp");
+    jsonw_uint(j, "rx", st->tcp_rx);
+    jsonw_uint(j, "tx", st->tcp_tx);
+    jsonw_uint(j, "dropped", st->tcp_drop);
+    jsonw_uint(j, "memerr", st->tcp_memerr);
+    jsonw_end(j);
+}
+
 static int cmd_net_show(struct console *con, int argc, char **argv)
 {
     (void)argv;
@@ -14,7 +73,14 @@ static int cmd_net_show(struct console *con, int argc, char **argv)
         return console_usage(con);
     struct fwnet_status st;
     fwnet_status(&st);
-    char a[ADDR_IP4_STRLEN], b[ADDR_IP4_STRLEN];
+    struct net_text t;
+    net_format(&st, &t);
+    struct jsonw *j = console_json(con);
+    if (j) {
+        json_net(j, &st, &t);
+        console_json_end(con);
+        return 0;
+    }
     if (st.mode == FWNET_DHCP) {
         if (st.lease_s)
             console_printf(con, "mode     dhcp (lease %lu s, %lu s left)\n",
@@ -25,16 +91,14 @@ static int cmd_net_show(struct console *con, int argc, char **argv)
         console_printf(con, "mode     static\n");
     }
     console_printf(con, "link     %s\n", st.link_up ? "up" : "down");
-    console_printf(con, "mac      %02x:%02x:%02x:%02x:%02x:%02x\n", st.mac[0], st.mac[1],
-                   st.mac[2], st.mac[3], st.mac[4], st.mac[5]);
-    console_printf(con, "address  %s/%d\n", addr_ip4_format(st.addr, a), addr_ip4_prefix(st.mask));
-    console_printf(con, "mask     %s\n", addr_ip4_format(st.mask, a));
-    console_printf(con, "gateway  %s\n", addr_ip4_format(st.gateway, a));
+    console_printf(con, "mac      %s\n", t.mac);
+    console_printf(con, "address  %s/%d\n", t.addr, addr_ip4_prefix(st.mask));
+    console_printf(con, "mask     %s\n", t.mask);
+    console_printf(con, "gateway  %s\n", t.gateway);
     if (st.dns[1])
-        console_printf(con, "dns      %s %s\n", addr_ip4_format(st.dns[0], a),
-                       addr_ip4_format(st.dns[1], b));
+        console_printf(con, "dns      %s %s\n", t.dns[0], t.dns[1]);
     else
-        console_printf(con, "dns      %s\n", st.dns[0] ? addr_ip4_format(st.dns[0], a) : "none");
+        console_printf(con, "dns      %s\n", st.dns[0] ? t.dns[0] : "none");
     console_printf(con, "frames   rx %llu tx %llu rx-dropped %llu egress-dropped %llu\n",
                    (unsigned long long)st.rx_frames, (unsigned long long)st.tx_frames,
                    (unsigned long long)st.rx_dropped, (unsigned long long)st.egress_dropped);

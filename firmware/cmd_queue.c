@@ -1,4 +1,5 @@
 /* cmd_queue.c — queue list|show, stats, tls show, inbound-auth. */
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -36,8 +37,9 @@ static void format_age(int64_t seconds, char *out, size_t cap)
 /* --- queue list --- */
 
 struct list_ctx {
+    struct cmd_rows rows; /* first: the page callbacks get &rows */
     struct console *con;
-    int rows;
+    int64_t last_id;
     int first_rcpt;
 };
 
@@ -74,12 +76,41 @@ static void print_rcpt_inline(void *ctx, const struct db_rcpt *r)
     l->first_rcpt = 0;
 }
 
+static void json_rcpt(void *ctx, const struct db_rcpt *r)
+{
+    struct jsonw *j = ctx;
+    jsonw_object(j, NULL);
+    jsonw_string(j, "address", r->address);
+    jsonw_string(j, "state", r->state);
+    jsonw_int(j, "attempts", r->attempts);
+    if (waiting(r))
+        jsonw_int(j, "next_attempt", r->next_attempt);
+    jsonw_string(j, "last_reply", r->last_reply);
+    jsonw_end(j);
+}
+
 static void print_msg(void *ctx, const struct db_msg *m)
 {
     struct list_ctx *l = ctx;
+    struct jsonw *j = console_json(l->con);
+    l->last_id = m->id;
+    l->rows.shown++;
+    if (j) {
+        jsonw_object(j, NULL);
+        jsonw_int(j, "id", m->id);
+        jsonw_int(j, "received", m->received);
+        jsonw_uint(j, "size", m->size);
+        jsonw_string(j, "sender", m->sender);
+        jsonw_string(j, "client", m->client);
+        jsonw_array(j, "recipients");
+        db_msg_recipients(cfg_db(), m->id, json_rcpt, j);
+        jsonw_end(j);
+        jsonw_end(j);
+        return;
+    }
     char age[24];
     format_age(hal_clock_wall() - m->received, age, sizeof age);
-    if (!l->rows++)
+    if (l->rows.shown == 1)
         console_printf(l->con, "%-6s %-5s %-9s %-30s %s\n", "id", "age", "size", "from",
                        "recipients");
     console_printf(l->con, "%-6lld %-5s %-9llu %-30s ", (long long)m->id, age,
@@ -89,6 +120,17 @@ static void print_msg(void *ctx, const struct db_msg *m)
     console_printf(l->con, "\n");
 }
 
+static struct list_ctx queue_listing;
+
+/* A message taken off the queue between pages is simply not shown. */
+static int queue_page(struct cmd_rows *r, int limit, int64_t *last)
+{
+    struct list_ctx *l = (struct list_ctx *)r;
+    int rc = db_queue_page(cfg_db(), r->after, limit, print_msg, l);
+    *last = l->last_id;
+    return rc;
+}
+
 static int cmd_queue_list(struct console *con, int argc, char **argv)
 {
     (void)argv;
@@ -96,12 +138,11 @@ static int cmd_queue_list(struct console *con, int argc, char **argv)
         return console_usage(con);
     if (!cfg_db())
         return console_error(con, "storage is unavailable (see 'log')");
-    struct list_ctx l = {con, 0, 1};
-    if (db_queue_list(cfg_db(), print_msg, &l) != DB_OK)
-        return console_error(con, "storage error: %s", db_errmsg(cfg_db()));
-    if (!l.rows)
-        console_printf(con, "queue is empty\n");
-    return 0;
+    cmd_rows_start(con, &queue_listing.rows, queue_page, 0, INT_MAX, "messages");
+    queue_listing.con = con;
+    queue_listing.last_id = 0;
+    queue_listing.rows.empty = "queue is empty";
+    return CONSOLE_PENDING;
 }
 
 /* --- queue show --- */
@@ -122,6 +163,7 @@ static void print_rcpt_detail(void *ctx, const struct db_rcpt *r)
 
 struct header_ctx {
     struct console *con;
+    struct jsonw *json; /* JSON mode: header lines go into an array */
     char line[1001];
     size_t len;
     int done;
@@ -142,7 +184,10 @@ static int print_headers(void *ctx, const uint8_t *data, size_t len)
                 break;
             }
             h->line[h->len] = '\0';
-            console_printf(h->con, "  %s%s\n", h->line, h->cut ? "..." : "");
+            if (h->json)
+                jsonw_string(h->json, NULL, h->line);
+            else
+                console_printf(h->con, "  %s%s\n", h->line, h->cut ? "..." : "");
             h->len = 0;
             h->cut = 0;
         } else if (h->len < sizeof h->line - 1) {
@@ -169,6 +214,28 @@ static int cmd_queue_show(struct console *con, int argc, char **argv)
         return console_error(con, "no message %lld in the queue", (long long)id);
     if (rc != DB_OK)
         return console_error(con, "storage error: %s", db_errmsg(cfg_db()));
+    struct header_ctx h;
+    memset(&h, 0, sizeof h);
+    h.con = con;
+    struct jsonw *j = console_json(con);
+    if (j) {
+        h.json = j;
+        jsonw_object(j, NULL);
+        jsonw_int(j, "id", m.id);
+        jsonw_uint(j, "size", m.size);
+        jsonw_int(j, "received", m.received);
+        jsonw_string(j, "client", m.client);
+        jsonw_string(j, "helo", m.helo);
+        jsonw_string(j, "sender", m.sender);
+        jsonw_string(j, "message_id", m.message_id);
+        jsonw_array(j, "recipients");
+        db_msg_recipients(cfg_db(), id, json_rcpt, j);
+        jsonw_end(j);
+        jsonw_array(j, "headers");
+        db_msg_body(cfg_db(), id, print_headers, &h);
+        console_json_end(con);
+        return 0;
+    }
     char when[CLOCKFMT_UTC_LEN];
     console_printf(con, "message %lld, %llu bytes, received %s UTC from %s (helo %s)\n",
                    (long long)m.id, (unsigned long long)m.size, clockfmt_utc(m.received, when),
@@ -176,9 +243,6 @@ static int cmd_queue_show(struct console *con, int argc, char **argv)
     console_printf(con, "  from <%s>\n", m.sender);
     db_msg_recipients(cfg_db(), id, print_rcpt_detail, con);
     console_printf(con, "headers:\n");
-    struct header_ctx h;
-    memset(&h, 0, sizeof h);
-    h.con = con;
     db_msg_body(cfg_db(), id, print_headers, &h);
     return 0;
 }
@@ -241,12 +305,39 @@ static int cmd_queue_delete(struct console *con, int argc, char **argv)
 
 static void print_history(void *ctx, const struct db_history *h)
 {
+    struct cmd_rows *r = ctx;
+    struct console *con = r->con;
+    struct jsonw *j = console_json(con);
+    r->shown++;
+    if (j) {
+        jsonw_object(j, NULL);
+        jsonw_int(j, "finished", h->finished);
+        jsonw_string(j, "outcome", h->outcome);
+        jsonw_int(j, "queue_id", h->queue_id);
+        jsonw_string(j, "message_id", h->message_id);
+        jsonw_string(j, "sender", h->sender);
+        jsonw_string(j, "recipient", h->recipient);
+        jsonw_string(j, "smarthost", h->smarthost);
+        jsonw_string(j, "tls", h->tls);
+        jsonw_int(j, "attempts", h->attempts);
+        jsonw_string(j, "reply", h->reply);
+        jsonw_int(j, "received", h->received);
+        jsonw_end(j);
+        return;
+    }
     char when[CLOCKFMT_UTC_LEN];
-    console_printf(ctx, "%s %-9s q%lld %s -> %s via %s (%s) after %d attempt%s: %s\n",
+    console_printf(con, "%s %-9s q%lld %s -> %s via %s (%s) after %d attempt%s: %s\n",
                    clockfmt_utc(h->finished, when), h->outcome, (long long)h->queue_id,
                    h->sender[0] ? h->sender : "<>", h->recipient,
                    h->smarthost[0] ? h->smarthost : "-", h->tls[0] ? h->tls : "-",
                    (int)h->attempts, h->attempts == 1 ? "" : "s", h->reply);
+}
+
+static struct cmd_rows history_rows;
+
+static int history_page(struct cmd_rows *r, int limit, int64_t *last)
+{
+    return db_history_page(cfg_db(), r->after, limit, print_history, r, last);
 }
 
 static int cmd_queue_history(struct console *con, int argc, char **argv)
@@ -256,27 +347,49 @@ static int cmd_queue_history(struct console *con, int argc, char **argv)
         return -1;
     if (!cfg_db())
         return console_error(con, "storage is unavailable (see 'log')");
-    if (db_history_list(cfg_db(), n, print_history, con) != DB_OK)
+    int64_t after;
+    if (db_history_tail(cfg_db(), n, &after) != DB_OK)
         return console_error(con, "storage error: %s", db_errmsg(cfg_db()));
-    return 0;
+    cmd_rows_start(con, &history_rows, history_page, after, n, "history");
+    return CONSOLE_PENDING;
 }
 
-/* --- stats --- */
+/* --- stats ---
+ * Each part computes its figures once, then prints them as text lines or
+ * as members of the JSON object. */
 
 /* Since the last reset: hal_clock_us() is the tick counter started there. */
-static void stats_uptime(struct console *con)
+static void stats_uptime(struct console *con, struct jsonw *j)
 {
     uint64_t s = hal_clock_us() / 1000000u;
+    const char *cause = hal_reset_cause_name(hal_reset_cause());
+    if (j) {
+        jsonw_uint(j, "uptime_s", s);
+        jsonw_string(j, "reset_cause", cause);
+        return;
+    }
     console_printf(con, "uptime    %llud %uh %um %us (reset: %s)\n",
                    (unsigned long long)(s / 86400), (unsigned)(s / 3600 % 24),
-                   (unsigned)(s / 60 % 60), (unsigned)(s % 60),
-                   hal_reset_cause_name(hal_reset_cause()));
+                   (unsigned)(s / 60 % 60), (unsigned)(s % 60), cause);
 }
 
-static void stats_heap(struct console *con)
+static void stats_heap(struct console *con, struct jsonw *j)
 {
     size_t in_use, peak;
-    if (hal_heap_stats(&in_use, &peak) != 0) {
+    int known = hal_heap_stats(&in_use, &peak) == 0;
+    if (j) {
+        if (!known) {
+            jsonw_null(j, "heap");
+            return;
+        }
+        jsonw_object(j, "heap");
+        jsonw_uint(j, "in_use", in_use);
+        jsonw_uint(j, "peak", peak);
+        jsonw_bool(j, "peak_exact", hal_heap_peak_exact());
+        jsonw_end(j);
+        return;
+    }
+    if (!known) {
         console_printf(con, "heap      not known on this board\n");
         return;
     }
@@ -287,10 +400,32 @@ static void stats_heap(struct console *con)
                    hal_heap_peak_exact() ? "" : " (highest of samples once a second)");
 }
 
-static void stats_lwip(struct console *con)
+static void json_mem(struct jsonw *j, const char *key, const struct fwnet_mem *m)
+{
+    jsonw_object(j, key);
+    if (!key)
+        jsonw_string(j, "name", m->name);
+    jsonw_uint(j, "used", m->used);
+    jsonw_uint(j, "max", m->max);
+    jsonw_uint(j, "avail", m->avail);
+    jsonw_uint(j, "failures", m->err);
+    jsonw_end(j);
+}
+
+static void stats_lwip(struct console *con, struct jsonw *j)
 {
     struct fwnet_mem heap, pools[FWNET_POOLS_MAX];
     int n = fwnet_mem_stats(&heap, pools, FWNET_POOLS_MAX);
+    if (j) {
+        jsonw_object(j, "lwip");
+        json_mem(j, "heap", &heap);
+        jsonw_array(j, "pools");
+        for (int i = 0; i < n; i++)
+            json_mem(j, NULL, &pools[i]);
+        jsonw_end(j);
+        jsonw_end(j);
+        return;
+    }
     console_printf(con, "lwip heap used %lu max %lu of %lu bytes, failures %lu\n",
                    (unsigned long)heap.used, (unsigned long)heap.max, (unsigned long)heap.avail,
                    (unsigned long)heap.err);
@@ -300,49 +435,125 @@ static void stats_lwip(struct console *con)
                        (unsigned long)pools[i].avail, (unsigned long)pools[i].err);
 }
 
-static void stats_smarthosts(struct console *con)
+static void stats_smarthosts(struct console *con, struct jsonw *j)
 {
     static struct hoststats_entry hosts[HOSTSTATS_MAX]; /* ~10 KiB: not on the stack */
+    static const char *const names[HOSTSTATS_COUNTERS] = {
+        [HOSTSTATS_CONNECTIONS] = "connections", [HOSTSTATS_DELIVERED] = "delivered",
+        [HOSTSTATS_DEFERRED] = "deferred",       [HOSTSTATS_REFUSED] = "refused",
+        [HOSTSTATS_TLS] = "tls",                 [HOSTSTATS_DOWNGRADES] = "downgrades",
+    };
     uint64_t dropped;
     int n = outbound_host_stats(hosts, HOSTSTATS_MAX, &dropped);
+    if (j) {
+        jsonw_array(j, "smarthosts");
+        for (int i = 0; i < n; i++) {
+            jsonw_object(j, NULL);
+            jsonw_int(j, "id", hosts[i].id);
+            jsonw_string(j, "host", hosts[i].name);
+            for (int c = 0; c < HOSTSTATS_COUNTERS; c++)
+                jsonw_uint(j, names[c], hosts[i].count[c]);
+            jsonw_end(j);
+        }
+        jsonw_end(j);
+        jsonw_uint(j, "smarthosts_dropped", dropped);
+        return;
+    }
     if (!n)
         console_printf(con, "smarthost none contacted since reset\n");
     for (int i = 0; i < n; i++) {
-        const uint64_t *c = hosts[i].count;
-        console_printf(con, "smarthost %lld %s connections %llu delivered %llu deferred %llu "
-                            "refused %llu tls %llu downgrades %llu\n",
-                       (long long)hosts[i].id, hosts[i].name,
-                       (unsigned long long)c[HOSTSTATS_CONNECTIONS],
-                       (unsigned long long)c[HOSTSTATS_DELIVERED],
-                       (unsigned long long)c[HOSTSTATS_DEFERRED],
-                       (unsigned long long)c[HOSTSTATS_REFUSED],
-                       (unsigned long long)c[HOSTSTATS_TLS],
-                       (unsigned long long)c[HOSTSTATS_DOWNGRADES]);
+        console_printf(con, "smarthost %lld %s", (long long)hosts[i].id, hosts[i].name);
+        for (int c = 0; c < HOSTSTATS_COUNTERS; c++)
+            console_printf(con, " %s %llu", names[c], (unsigned long long)hosts[i].count[c]);
+        console_printf(con, "\n");
     }
     if (dropped)
         console_printf(con, "smarthost counts of %llu less recently used host(s) dropped "
                             "(%d are kept)\n", (unsigned long long)dropped, HOSTSTATS_MAX);
 }
 
-static void stats_database(struct console *con)
+static void stats_database(struct console *con, struct jsonw *j)
 {
     struct db *db = cfg_db();
+    struct db_size_info sz;
+    int sized = db && db_size(db, &sz) == DB_OK;
+    const char *health = db ? db_health(db) : NULL;
+    if (j) {
+        if (!db) {
+            jsonw_null(j, "database");
+            return;
+        }
+        jsonw_object(j, "database");
+        if (sized) {
+            jsonw_uint(j, "bytes", sz.pages * sz.page_size);
+            jsonw_uint(j, "pages", sz.pages);
+            jsonw_uint(j, "page_size", sz.page_size);
+            jsonw_uint(j, "free_pages", sz.free_pages);
+        }
+        jsonw_bool(j, "integrity_ok", !health);
+        if (health)
+            jsonw_string(j, "integrity_error", health);
+        jsonw_end(j);
+        return;
+    }
     if (!db) {
         console_printf(con, "database  unavailable (see 'log')\n");
         return;
     }
-    struct db_size_info sz;
-    if (db_size(db, &sz) == DB_OK)
+    if (sized)
         console_printf(con, "database  %llu bytes (%llu pages of %llu, %llu free)\n",
                        (unsigned long long)(sz.pages * sz.page_size), (unsigned long long)sz.pages,
                        (unsigned long long)sz.page_size, (unsigned long long)sz.free_pages);
     else
         console_printf(con, "database  size not known: %s\n", db_errmsg(db));
-    const char *health = db_health(db);
     if (health)
         console_printf(con, "integrity check at boot failed: %s\n", health);
     else
         console_printf(con, "integrity ok (quick_check at boot)\n");
+}
+
+static void stats_json(struct jsonw *j, const struct inbound_stats *st, const struct dlv_stats *d,
+                       const char *clock)
+{
+    jsonw_object(j, "smtp_in");
+    jsonw_uint(j, "connections", st->connections);
+    jsonw_uint(j, "active", st->active);
+    jsonw_uint(j, "denied", st->denied);
+    jsonw_uint(j, "refused_busy", st->refused_busy);
+    jsonw_uint(j, "timeouts", st->timeouts);
+    jsonw_uint(j, "tls", st->tls_sessions);
+    jsonw_end(j);
+    jsonw_object(j, "messages");
+    jsonw_uint(j, "accepted", st->messages);
+    jsonw_uint(j, "bytes", st->bytes);
+    jsonw_uint(j, "rejected", st->rejected_msgs);
+    jsonw_end(j);
+    jsonw_object(j, "queue");
+    jsonw_uint(j, "bytes", spool_queue_bytes());
+    jsonw_int(j, "max", cfg_setting_int("queue-max-size"));
+    jsonw_end(j);
+    jsonw_object(j, "delivery");
+    jsonw_uint(j, "delivered", d->delivered);
+    jsonw_uint(j, "deferred", d->deferred);
+    jsonw_uint(j, "failed", d->failed);
+    jsonw_uint(j, "bounces", d->bounces);
+    jsonw_uint(j, "tls_downgrades", d->downgrades);
+    jsonw_uint(j, "in_flight", d->in_flight);
+    jsonw_end(j);
+    jsonw_object(j, "problems");
+    jsonw_uint(j, "credentials_unreadable", d->creds_unreadable);
+    jsonw_uint(j, "reports_not_queued", d->report_failures);
+    jsonw_end(j);
+    const struct clocksync *cs = clock_state();
+    jsonw_object(j, "clock");
+    jsonw_bool(j, "synchronized", cs->last_sync != 0);
+    jsonw_bool(j, "valid", clock_valid());
+    if (cs->last_sync) {
+        jsonw_int(j, "last_sync", cs->last_sync);
+        jsonw_string(j, "server", cs->server);
+    }
+    jsonw_string(j, "text", clock);
+    jsonw_end(j);
 }
 
 static int cmd_stats(struct console *con, int argc, char **argv)
@@ -352,34 +563,43 @@ static int cmd_stats(struct console *con, int argc, char **argv)
         return console_usage(con);
     struct inbound_stats st;
     inbound_stats(&st);
-    console_printf(con, "smtp in   connections %llu active %lu denied %llu refused-busy %llu "
-                        "timeouts %llu tls %llu\n",
-                   (unsigned long long)st.connections, (unsigned long)st.active,
-                   (unsigned long long)st.denied, (unsigned long long)st.refused_busy,
-                   (unsigned long long)st.timeouts, (unsigned long long)st.tls_sessions);
-    console_printf(con, "messages  accepted %llu bytes %llu rejected %llu\n",
-                   (unsigned long long)st.messages, (unsigned long long)st.bytes,
-                   (unsigned long long)st.rejected_msgs);
-    console_printf(con, "queue     %llu bytes of %lld\n", (unsigned long long)spool_queue_bytes(),
-                   (long long)cfg_setting_int("queue-max-size"));
     struct dlv_stats d;
     dlv_stats(&d);
-    console_printf(con, "delivery  delivered %llu deferred %llu failed %llu bounces %llu "
-                        "tls-downgrades %llu in-flight %lu\n",
-                   (unsigned long long)d.delivered, (unsigned long long)d.deferred,
-                   (unsigned long long)d.failed, (unsigned long long)d.bounces,
-                   (unsigned long long)d.downgrades, (unsigned long)d.in_flight);
-    console_printf(con, "problems  credentials-unreadable %llu reports-not-queued %llu\n",
-                   (unsigned long long)d.creds_unreadable,
-                   (unsigned long long)d.report_failures);
     char clock[CLOCKSYNC_SERVER_MAX + 128];
     clock_describe(clock, sizeof clock);
-    console_printf(con, "clock     %s\n", clock);
-    stats_uptime(con);
-    stats_heap(con);
-    stats_lwip(con);
-    stats_smarthosts(con);
-    stats_database(con);
+    struct jsonw *j = console_json(con);
+    if (j) {
+        jsonw_object(j, NULL);
+        stats_json(j, &st, &d, clock);
+    } else {
+        console_printf(con, "smtp in   connections %llu active %lu denied %llu refused-busy %llu "
+                            "timeouts %llu tls %llu\n",
+                       (unsigned long long)st.connections, (unsigned long)st.active,
+                       (unsigned long long)st.denied, (unsigned long long)st.refused_busy,
+                       (unsigned long long)st.timeouts, (unsigned long long)st.tls_sessions);
+        console_printf(con, "messages  accepted %llu bytes %llu rejected %llu\n",
+                       (unsigned long long)st.messages, (unsigned long long)st.bytes,
+                       (unsigned long long)st.rejected_msgs);
+        console_printf(con, "queue     %llu bytes of %lld\n",
+                       (unsigned long long)spool_queue_bytes(),
+                       (long long)cfg_setting_int("queue-max-size"));
+        console_printf(con, "delivery  delivered %llu deferred %llu failed %llu bounces %llu "
+                            "tls-downgrades %llu in-flight %lu\n",
+                       (unsigned long long)d.delivered, (unsigned long long)d.deferred,
+                       (unsigned long long)d.failed, (unsigned long long)d.bounces,
+                       (unsigned long long)d.downgrades, (unsigned long)d.in_flight);
+        console_printf(con, "problems  credentials-unreadable %llu reports-not-queued %llu\n",
+                       (unsigned long long)d.creds_unreadable,
+                       (unsigned long long)d.report_failures);
+        console_printf(con, "clock     %s\n", clock);
+    }
+    stats_uptime(con, j);
+    stats_heap(con, j);
+    stats_lwip(con, j);
+    stats_smarthosts(con, j);
+    stats_database(con, j);
+    if (j)
+        console_json_end(con);
     return 0;
 }
 
@@ -395,6 +615,17 @@ static int cmd_tls_show(struct console *con, int argc, char **argv)
     struct crypto_cert_info info;
     if (!cert || crypto_cert_info(cert, len, &info) != 0)
         return console_error(con, "no TLS certificate: STARTTLS is not offered (see 'log')");
+    struct jsonw *j = console_json(con);
+    if (j) {
+        jsonw_object(j, NULL);
+        jsonw_string(j, "subject", info.subject);
+        jsonw_string(j, "issuer", info.issuer);
+        jsonw_string(j, "not_before", info.not_before);
+        jsonw_string(j, "not_after", info.not_after);
+        jsonw_string(j, "sha256", info.sha256);
+        console_json_end(con);
+        return 0;
+    }
     console_printf(con, "subject  %s\n", info.subject);
     console_printf(con, "issuer   %s\n", info.issuer);
     console_printf(con, "valid    %s to %s UTC\n", info.not_before, info.not_after);
@@ -451,7 +682,17 @@ static int cmd_inbound_show(struct console *con, int argc, char **argv)
     char user[DB_USER_MAX + 1];
     if (argc != 0)
         return console_usage(con);
-    if (cfg_inbound_enabled(user, sizeof user))
+    int required = cfg_inbound_enabled(user, sizeof user);
+    struct jsonw *j = console_json(con);
+    if (j) {
+        jsonw_object(j, NULL);
+        jsonw_bool(j, "required", required);
+        if (required)
+            jsonw_string(j, "user", user);
+        console_json_end(con);
+        return 0;
+    }
+    if (required)
         console_printf(con, "inbound AUTH required as %s (after STARTTLS)\n", user);
     else
         console_printf(con, "inbound AUTH not required (allowlist only)\n");

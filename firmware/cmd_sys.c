@@ -9,6 +9,8 @@
 #include "hal_reset.h"
 #include "log.h"
 
+#include <string.h>
+
 static int cmd_help(struct console *con, int argc, char **argv)
 {
     if (argc > 2)
@@ -27,12 +29,33 @@ static int cmd_version(struct console *con, int argc, char **argv)
     const char *slot = "?";
     if (hal_bootctl_state(&boot) == 0)
         slot = boot.running == HAL_FLASH_SLOT_B ? "B" : "A";
-    console_printf(con, "Smart Host Relay %s board %s slot %s\n", fw_version_text(),
-                   hal_board_name(), slot);
     /* The time in `timezone-offset`, and whether it can be trusted. */
     char now[CLOCKSYNC_LOCAL_LEN], clock[CLOCKSYNC_SERVER_MAX + 128];
     clocksync_format_local(hal_clock_wall(), clock_tz_minutes(), now, sizeof now);
     clock_describe(clock, sizeof clock);
+    struct jsonw *j = console_json(con);
+    if (j) {
+        const struct clocksync *cs = clock_state();
+        jsonw_object(j, NULL);
+        jsonw_string(j, "product", "Smart Host Relay");
+        jsonw_string(j, "version", fw_version());
+        jsonw_string(j, "build", fw_build_id());
+        jsonw_string(j, "board", hal_board_name());
+        jsonw_string(j, "slot", slot);
+        jsonw_int(j, "time", hal_clock_wall());
+        jsonw_string(j, "local_time", now);
+        jsonw_bool(j, "clock_synchronized", cs->last_sync != 0);
+        jsonw_bool(j, "clock_valid", clock_valid());
+        if (cs->last_sync) {
+            jsonw_int(j, "last_sync", cs->last_sync);
+            jsonw_string(j, "ntp_server", cs->server);
+        }
+        jsonw_string(j, "clock", clock);
+        console_json_end(con);
+        return 0;
+    }
+    console_printf(con, "Smart Host Relay %s board %s slot %s\n", fw_version_text(),
+                   hal_board_name(), slot);
     console_printf(con, "time %s\nclock %s\n", now, clock);
     return 0;
 }
@@ -47,6 +70,17 @@ static int cmd_fw_status(struct console *con, int argc, char **argv)
     struct hal_boot_state boot;
     if (hal_bootctl_state(&boot) != 0)
         return console_error(con, "cannot read the boot state");
+    struct jsonw *j = console_json(con);
+    if (j) {
+        jsonw_object(j, NULL);
+        jsonw_string(j, "slot", boot.running == HAL_FLASH_SLOT_B ? "B" : "A");
+        jsonw_string(j, "version", fw_version());
+        jsonw_string(j, "build", fw_build_id());
+        jsonw_bool(j, "confirmed", !boot.trial);
+        jsonw_uint(j, "boots", boot.boot_count);
+        console_json_end(con);
+        return 0;
+    }
     console_printf(con, "running  slot %s, version %s, build %s\n",
                    boot.running == HAL_FLASH_SLOT_B ? "B" : "A", fw_version(), fw_build_id());
     console_printf(con, "state    %s\n",
@@ -55,20 +89,69 @@ static int cmd_fw_status(struct console *con, int argc, char **argv)
     return 0;
 }
 
-/* `log [N]`: the last N entries of the RAM log (default 20). */
+/* `log [N]`: the last N entries of the RAM log (default 20), a page per
+ * step; the lines written meanwhile are not part of it. */
+static struct {
+    uint32_t next, last; /* entry numbers: next to show, last to show */
+} log_listing;
+
+static int log_step(struct console *con, void *ctx, int cancel)
+{
+    (void)ctx;
+    struct jsonw *j = console_json(con);
+    for (int i = 0; i < CMD_PAGE_ROWS * 2 && !cancel && log_listing.next <= log_listing.last;
+         i++) {
+        const struct log_entry *e = log_get_seq(log_listing.next);
+        if (!e)
+            break;
+        /* Overwritten while the reader was slow: go on from the oldest held. */
+        log_listing.next = e->seq + 1;
+        if (j) {
+            jsonw_object(j, NULL);
+            jsonw_uint(j, "seq", e->seq);
+            jsonw_uint(j, "ms", e->ms);
+            jsonw_string(j, "level", log_level_name(e->level));
+            jsonw_string(j, "text", e->text);
+            jsonw_end(j);
+        } else {
+            console_printf(con, "%6lu.%03lu %-5s %s\n", (unsigned long)(e->ms / 1000),
+                           (unsigned long)(e->ms % 1000), log_level_name(e->level), e->text);
+        }
+    }
+    if (!cancel && log_listing.next <= log_listing.last)
+        return 1;
+    if (j)
+        console_json_end(con);
+    return 0;
+}
+
 static int cmd_log(struct console *con, int argc, char **argv)
 {
     int n;
     if (console_count_arg(con, argc, argv, 20, LOG_RING_ENTRIES, &n) != 0)
         return -1;
-    size_t want = (size_t)n;
-    size_t count = log_count();
-    size_t first = count > want ? count - want : 0;
-    for (size_t i = first; i < count; i++) {
-        const struct log_entry *e = log_get(i);
-        console_printf(con, "%6lu.%03lu %-5s %s\n", (unsigned long)(e->ms / 1000),
-                       (unsigned long)(e->ms % 1000), log_level_name(e->level), e->text);
+    uint32_t count = (uint32_t)log_count();
+    log_listing.last = log_last_seq();
+    log_listing.next = log_listing.last - (count < (uint32_t)n ? count : (uint32_t)n) + 1;
+    struct jsonw *j = console_json(con);
+    if (j) {
+        jsonw_object(j, NULL);
+        jsonw_array(j, "log");
     }
+    console_stream(con, log_step, NULL);
+    return CONSOLE_PENDING;
+}
+
+/* `output json|text`: the session's output mode. The answer comes in the
+ * mode the command was typed in. */
+static int cmd_output(struct console *con, int argc, char **argv)
+{
+    if (argc != 1 || (strcmp(argv[0], "json") != 0 && strcmp(argv[0], "text") != 0))
+        return console_usage(con);
+    int json = strcmp(argv[0], "json") == 0;
+    console_printf(con, "ok: output is %s%s\n", argv[0],
+                   json ? ": one JSON object per command" : "");
+    console_set_json(con, json);
     return 0;
 }
 
@@ -87,6 +170,7 @@ const struct console_cmd cmd_sys_table[] = {
      cmd_help},
     {"version", NULL, "", "firmware version, build id, board, slot and clock", cmd_version},
     {"log", NULL, "[N]", "last N lines of the log (default 20)", cmd_log},
+    {"output", NULL, "json|text", "machine-readable output: one JSON object per command", cmd_output},
     {"reboot", NULL, "", "restart the appliance", cmd_reboot},
     {"fw", "status", "", "running firmware: slot, version, build id, confirmed or trial",
      cmd_fw_status},

@@ -215,6 +215,13 @@ static int cmd_tls_ca_show(struct console *con, int argc, char **argv)
     if (argc != 0)
         return console_usage(con);
     int n = crypto_tls_ca_count();
+    struct jsonw *j = console_json(con);
+    if (j) {
+        jsonw_object(j, NULL);
+        jsonw_int(j, "trusted_cas", n);
+        console_json_end(con);
+        return 0;
+    }
     console_printf(con, "%d trusted CA certificate%s for tls verify\n", n, n == 1 ? "" : "s");
     return 0;
 }

@@ -2,7 +2,30 @@
 #ifndef COMMANDS_H
 #define COMMANDS_H
 
+#include <stdint.h>
+
 #include "console.h"
+
+/* A long listing is shown a page at a time as the console drains
+ * (console_stream), keeping its place by row id; nothing stays open in
+ * the database between pages. */
+#define CMD_PAGE_ROWS 8
+struct cmd_rows;
+/* Show at most `limit` rows with ids above r->after (each row's printer
+ * counts r->shown); set *last to the last id shown. Returns a DB_ code. */
+typedef int (*cmd_page_fn)(struct cmd_rows *r, int limit, int64_t *last);
+struct cmd_rows {
+    struct console *con;
+    cmd_page_fn page;
+    int64_t after; /* id of the last row shown: the next page starts above it */
+    int left;      /* rows still to show */
+    int shown;     /* rows shown so far */
+    const char *empty; /* text mode: the line printed when there were none, or NULL */
+};
+/* Start the listing of the `n` rows above `after` (in JSON mode inside
+ * {"<json_key>": [...]}); the handler then returns CONSOLE_PENDING. */
+void cmd_rows_start(struct console *con, struct cmd_rows *r, cmd_page_fn page, int64_t after,
+                    int n, const char *json_key);
 
 extern const struct console_cmd cmd_sys_table[]; /* help, version, log, reboot */
 extern const struct console_cmd cmd_net_table[]; /* net show, net set */

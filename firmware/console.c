@@ -36,8 +36,11 @@ void console_init(struct console *con, const struct console_cmd *const *tables,
     con->write_ctx = write_ctx;
 }
 
-/* Send text to the terminal with every "\n" turned into "\r\n". */
-void console_write(struct console *con, const char *text)
+void console_set_tx_room(struct console *con, console_room_fn room) { con->tx_room = room; }
+
+/* Send text to the terminal with every "\n" turned into "\r\n": prompts,
+ * echo, and command output that is not gathered for JSON. */
+static void term_write(struct console *con, const char *text)
 {
     const char *p = text;
     while (*p) {
@@ -50,6 +53,130 @@ void console_write(struct console *con, const char *text)
         con->write(con->write_ctx, "\r\n", 2);
         p = nl + 1;
     }
+}
+
+/* Command output: to the terminal, or gathered while a command without a
+ * JSON form runs in JSON mode. */
+void console_write(struct console *con, const char *text)
+{
+    if (!con->capture) {
+        term_write(con, text);
+        return;
+    }
+    size_t n = strlen(text), room = sizeof con->cap - con->cap_len;
+    if (n > room) {
+        n = room;
+        con->cap_cut = 1;
+    }
+    memcpy(con->cap + con->cap_len, text, n);
+    con->cap_len += n;
+}
+
+static void json_sink(void *ctx, const char *data, size_t len)
+{
+    struct console *con = ctx;
+    con->write(con->write_ctx, data, len);
+}
+
+struct jsonw *console_json(struct console *con)
+{
+    if (!con->json)
+        return NULL;
+    if (!con->native) {
+        con->native = 1;
+        con->capture = 0;
+        con->cap_len = 0;
+        jsonw_init(&con->jw, json_sink, con);
+    }
+    return &con->jw;
+}
+
+void console_json_end(struct console *con)
+{
+    jsonw_finish(&con->jw);
+    con->write(con->write_ctx, "\r\n", 2);
+}
+
+void console_set_json(struct console *con, int on) { con->json = on ? 1 : 0; }
+
+/* The JSON object of a command that printed text: its "ok:" line as the
+ * message, "warning:" lines, an "error:" line, anything else as lines. */
+static void emit_captured(struct console *con)
+{
+    struct jsonw *j = &con->jw; /* `output text` may have just left JSON mode */
+    const char *error = NULL, *message = NULL;
+    size_t error_len = 0, message_len = 0, warnings = 0, others = 0;
+    for (int pass = 0; pass < 3; pass++) {
+        /* pass 0 finds the error and message; 1 writes warnings; 2 lines */
+        if (pass == 1) {
+            if (error)
+                jsonw_string_len(j, "error", error, error_len);
+            else
+                jsonw_bool(j, "ok", 1);
+            if (message)
+                jsonw_string_len(j, "message", message, message_len);
+            if (warnings)
+                jsonw_array(j, "warnings");
+        } else if (pass == 2) {
+            if (warnings)
+                jsonw_end(j);
+            if (others)
+                jsonw_array(j, "lines");
+        }
+        for (size_t at = 0; at < con->cap_len;) {
+            const char *line = con->cap + at;
+            const char *nl = memchr(line, '\n', con->cap_len - at);
+            size_t len = nl ? (size_t)(nl - line) : con->cap_len - at;
+            at += len + (nl ? 1 : 0);
+            if (len >= 7 && memcmp(line, "error: ", 7) == 0) {
+                if (pass == 0 && !error) {
+                    error = line + 7;
+                    error_len = len - 7;
+                }
+            } else if (len >= 4 && memcmp(line, "ok: ", 4) == 0 && (!message || pass)) {
+                if (pass == 0) {
+                    message = line + 4;
+                    message_len = len - 4;
+                } else if (pass == 2 && line + 4 != message) {
+                    jsonw_string_len(j, NULL, line, len);
+                }
+            } else if (len >= 9 && memcmp(line, "warning: ", 9) == 0) {
+                if (pass == 0)
+                    warnings++;
+                else if (pass == 1)
+                    jsonw_string_len(j, NULL, line + 9, len - 9);
+            } else if (len) {
+                if (pass == 0)
+                    others++;
+                else if (pass == 2)
+                    jsonw_string_len(j, NULL, line, len);
+            }
+        }
+    }
+    if (others)
+        jsonw_end(j);
+    if (con->cap_cut)
+        jsonw_bool(j, "truncated", 1);
+    console_json_end(con);
+}
+
+/* The running command has finished: its JSON object, if it is owed one. */
+static void command_end(struct console *con)
+{
+    if (con->capture) {
+        con->capture = 0;
+        if (con->cap_len || con->ran) {
+            jsonw_init(&con->jw, json_sink, con);
+            jsonw_object(&con->jw, NULL);
+            con->native = 1;
+            emit_captured(con);
+        }
+    }
+    memset(con->cap, 0, con->cap_len); /* it may have held a line with a name or key */
+    con->cap_len = 0;
+    con->cap_cut = 0;
+    con->native = 0;
+    con->ran = 0;
 }
 
 static void console_vprintf(struct console *con, const char *fmt, va_list ap)
@@ -69,11 +196,24 @@ void console_printf(struct console *con, const char *fmt, ...)
 
 int console_error(struct console *con, const char *fmt, ...)
 {
-    console_write(con, "error: ");
+    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    console_vprintf(con, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    if (con->json && !con->capture) {
+        /* A data command failing before its output, or an error outside
+         * any command (a line too long): one object all the same. */
+        struct jsonw j;
+        jsonw_init(&j, json_sink, con);
+        jsonw_object(&j, NULL);
+        jsonw_string(&j, "error", msg);
+        jsonw_finish(&j);
+        con->write(con->write_ctx, "\r\n", 2);
+        return -1;
+    }
+    console_write(con, "error: ");
+    console_write(con, msg);
     console_write(con, "\n");
     return -1;
 }
@@ -87,7 +227,7 @@ int console_usage(struct console *con)
                          c->sub ? c->sub : "", c->usage[0] ? " " : "", c->usage);
 }
 
-void console_prompt(struct console *con) { console_write(con, con->prompt); }
+void console_prompt(struct console *con) { term_write(con, con->prompt); }
 
 /* Split `line` into words in place. Double quotes group words ("a b") and
  * are removed. Returns the word count, or -1 with an error line. */
@@ -164,7 +304,7 @@ static int sub_usage(struct console *con, const char *name)
     return console_error(con, "usage: %s %s ...", name, subs);
 }
 
-int console_exec(struct console *con, char *line)
+static int exec_line(struct console *con, char *line)
 {
     /* A comment ("# ..."), as `config export` writes them: pasting an
      * export back must not stop at its notes. */
@@ -191,8 +331,23 @@ int console_exec(struct console *con, char *line)
         skip = 2;
     }
     con->current = c;
+    con->ran = 1;
     int rc = c->run(con, argc - skip, argv + skip);
     con->current = NULL;
+    return rc;
+}
+
+int console_exec(struct console *con, char *line)
+{
+    if (con->json && !con->capture && !con->native) {
+        con->capture = 1;
+        con->cap_len = 0;
+        con->cap_cut = 0;
+        con->ran = 0;
+    }
+    int rc = exec_line(con, line);
+    if (!(rc == CONSOLE_PENDING && (con->secret_fn || con->busy_cancel)))
+        command_end(con);
     return rc;
 }
 
@@ -323,8 +478,39 @@ static void help_one(struct console *con, const struct console_cmd *c)
     wrap_flush(&w);
 }
 
+static void help_json_one(struct jsonw *j, const struct console_cmd *c)
+{
+    jsonw_object(j, NULL);
+    jsonw_string(j, "command", c->name);
+    if (c->sub)
+        jsonw_string(j, "sub", c->sub);
+    jsonw_string(j, "usage", c->usage);
+    jsonw_string(j, "help", c->help);
+    jsonw_end(j);
+}
+
+/* {"commands": [...]}: the forms `topic` names (NULL: all), or only `one`. */
+static void help_json(struct console *con, const char *topic, const struct console_cmd *one)
+{
+    struct jsonw *j = console_json(con);
+    jsonw_object(j, NULL);
+    jsonw_array(j, "commands");
+    for (const struct console_cmd *const *t = con->tables; *t; t++)
+        for (const struct console_cmd *c = *t; c->name; c++)
+            if (one ? c == one : (!topic || strcmp(topic, c->name) == 0))
+                help_json_one(j, c);
+    console_json_end(con);
+}
+
 int console_help(struct console *con, const char *topic)
 {
+    int has_subs;
+    if (con->json && topic && !name_known(con, topic, &has_subs))
+        return console_error(con, "no command '%s' (type 'help')", topic);
+    if (con->json) {
+        help_json(con, topic, NULL);
+        return 0;
+    }
     int shown = 0;
     for (const struct console_cmd *const *t = con->tables; *t; t++)
         for (const struct console_cmd *c = *t; c->name; c++) {
@@ -348,6 +534,10 @@ int console_help_words(struct console *con, int argc, char **argv)
     if (!name_known(con, argv[0], &has_subs))
         return console_error(con, "unknown command '%s' (type 'help')", argv[0]);
     const struct console_cmd *c = argc >= 2 ? find(con, argv[0], argv[1]) : NULL;
+    if (c && con->json) {
+        help_json(con, NULL, c);
+        return 0;
+    }
     if (c) {
         help_one(con, c);
         return 0;
@@ -363,7 +553,7 @@ void console_ask_secret(struct console *con, const char *prompt, console_secret_
     con->secret_fn = fn;
     con->secret_ctx = ctx;
     line_reset(con);
-    console_write(con, prompt);
+    term_write(con, prompt);
 }
 
 void console_ask_line(struct console *con, const char *prompt, console_secret_fn fn, void *ctx)
@@ -446,7 +636,68 @@ int console_is_busy(const struct console *con) { return con->busy_cancel != NULL
 
 int console_is_asking(const struct console *con) { return con->secret_fn != NULL; }
 
-void console_set_locked(struct console *con, int locked) { con->locked = locked ? 1 : 0; }
+void console_set_locked(struct console *con, int locked)
+{
+    con->locked = locked ? 1 : 0;
+    if (locked) {
+        /* The session ends here (`logout`, idle): what the command said so
+         * far is its answer, before the login prompt. A new session
+         * starts in text mode. */
+        command_end(con);
+        con->json = 0;
+    }
+}
+
+/* --- long outputs --- */
+
+static void stream_finish(struct console *con)
+{
+    con->step = NULL;
+    con->step_ctx = NULL;
+    console_done(con);
+}
+
+static void stream_cancel(struct console *con, void *ctx)
+{
+    (void)ctx;
+    con->step(con, con->step_ctx, 1);
+    term_write(con, "^C\n");
+    stream_finish(con);
+}
+
+void console_stream(struct console *con, console_step_fn step, void *ctx)
+{
+    con->step = step;
+    con->step_ctx = ctx;
+    console_busy(con, stream_cancel, NULL);
+}
+
+void console_stream_error(struct console *con, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (!con->native) {
+        console_error(con, "%s", msg);
+        return;
+    }
+    while (con->jw.depth > 1)
+        jsonw_end(&con->jw);
+    jsonw_string(&con->jw, "error", msg);
+}
+
+int console_poll(struct console *con)
+{
+    for (int turn = 0; con->step && turn < CONSOLE_STREAM_TURNS; turn++) {
+        if (con->tx_room && con->tx_room(con->write_ctx) < CONSOLE_STREAM_ROOM)
+            return 0; /* the terminal's room is an event: the loop comes back */
+        if (con->step(con, con->step_ctx, 0) == 0)
+            stream_finish(con);
+    }
+    return con->step != NULL;
+}
 
 /* --- echo and the edit line ---
  *
@@ -636,7 +887,7 @@ static void choices_for(const struct console *con, int index, const char *first,
 static void list_choices(struct console *con, const struct choices *ch)
 {
     struct wrap w;
-    console_write(con, "\n");
+    term_write(con, "\n");
     wrap_start(&w, con, 0, 0);
     for (int i = 0; i < ch->count; i++) {
         size_t n = strlen(ch->word[i]);
@@ -799,13 +1050,15 @@ static void end_secret(struct console *con, int cancelled)
     con->in_line = was;
     memset(con->line, 0, sizeof con->line);
     line_reset(con);
-    if (!con->secret_fn && !con->busy_cancel)
+    if (!con->secret_fn && !con->busy_cancel) {
+        command_end(con);
         console_prompt(con);
+    }
 }
 
 static void end_line(struct console *con)
 {
-    console_write(con, "\n");
+    term_write(con, "\n");
     if (con->secret_fn) {
         end_secret(con, 0);
         return;
@@ -830,7 +1083,7 @@ static void end_line(struct console *con)
 
 static void cancel_line(struct console *con)
 {
-    console_write(con, "^C\n");
+    term_write(con, "^C\n");
     if (con->secret_fn) {
         end_secret(con, 1);
         return;
@@ -938,6 +1191,7 @@ void console_done(struct console *con)
     con->busy_ctx = NULL;
     if (con->in_line)
         return; /* called from the handler: the line's end brings the prompt */
+    command_end(con);
     if (con->ahead_overflow)
         ahead_trim(con);
     console_prompt(con);
@@ -972,7 +1226,8 @@ void console_feed(struct console *con, const uint8_t *data, size_t len)
              * terminal's interrupt flushes its input queue. */
             ahead_clear(con);
             con->esc = ESC_NONE;
-            console_write(con, "^C\n");
+            if (!con->step) /* a long output ends its line first (stream_cancel) */
+                term_write(con, "^C\n");
             con->busy_cancel(con, con->busy_ctx);
         } else {
             ahead_push(con, ch);

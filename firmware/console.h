@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "jsonw.h"
+
 /* Longest line accepted, without the terminator; a longer line is refused
  * whole rather than run truncated (the bell rings at the first byte that
  * does not fit; nothing already typed is overwritten). */
@@ -33,6 +35,16 @@
 #define CONSOLE_TYPEAHEAD 8192
 /* Terminal width help output and completion lists are wrapped to. */
 #define CONSOLE_WIDTH 80
+/* Text a command prints in JSON mode without a JSON form of its own ("ok:",
+ * "warning:" and "error:" lines), gathered into its one object. Such
+ * commands print a line or two; data commands write JSON themselves. */
+#define CONSOLE_CAPTURE_MAX 2048
+/* A long output (console_stream) makes its next rows only when the
+ * terminal can take this much more without waiting. */
+#define CONSOLE_STREAM_ROOM 2048
+/* Steps of a long output per console_poll(): then the loop serves the
+ * network again. */
+#define CONSOLE_STREAM_TURNS 4
 
 struct console;
 
@@ -57,6 +69,16 @@ typedef void (*console_write_fn)(void *ctx, const char *data, size_t len);
 /* Receives the next line typed at a console_ask_secret() prompt, or NULL
  * when the user pressed Ctrl-C. The line buffer is wiped after the call. */
 typedef void (*console_secret_fn)(struct console *con, const char *line, void *ctx);
+
+/* One step of a long output (console_stream): print the next rows (about
+ * CONSOLE_STREAM_ROOM bytes at most) and return 1 while more follow, 0
+ * once the output is complete. With `cancel` (Ctrl-C), print nothing more
+ * than what ends the output properly (JSON closes its brackets), release
+ * what the output holds, and return 0. */
+typedef int (*console_step_fn)(struct console *con, void *ctx, int cancel);
+
+/* Bytes the terminal can take now without waiting (console_set_tx_room). */
+typedef size_t (*console_room_fn)(void *ctx);
 
 struct console {
     const struct console_cmd *const *tables; /* NULL-terminated list of tables */
@@ -94,10 +116,25 @@ struct console {
     char pw_first[CONSOLE_LINE_MAX + 1];
     const char *pw_repeat_prompt;
     uint8_t locked; /* nobody is logged in: no command line runs (login.h) */
+    /* output */
+    console_room_fn tx_room; /* NULL: the terminal takes everything at once */
+    uint8_t json;            /* `output json`: one JSON object per command */
+    uint8_t capture;         /* gathering the running command's text for its object */
+    uint8_t ran;             /* a command ran (or failed to parse) since exec began */
+    uint8_t native;          /* the running command writes its own JSON */
+    uint8_t cap_cut;         /* the gathered text was longer than cap */
+    char cap[CONSOLE_CAPTURE_MAX];
+    size_t cap_len;
+    struct jsonw jw;         /* the running command's JSON writer */
+    console_step_fn step;    /* the long output running, if any */
+    void *step_ctx;
 };
 
 void console_init(struct console *con, const struct console_cmd *const *tables,
                   const char *prompt, console_write_fn write, void *write_ctx);
+/* How much the terminal takes now (called with write_ctx); long outputs
+ * wait for room instead of piling up. */
+void console_set_tx_room(struct console *con, console_room_fn room);
 /* Print the prompt; call once the boot banner is out. */
 void console_prompt(struct console *con);
 /* Feed bytes typed on the terminal: edits the line, echoes, runs commands. */
@@ -165,6 +202,36 @@ int console_is_asking(const struct console *con);
 /* Lock or unlock the command line: while locked, console_exec runs
  * nothing and says so (defence in depth behind the login prompt). */
 void console_set_locked(struct console *con, int locked);
+
+/* A long output: the handler prepares `ctx`, calls this and returns
+ * CONSOLE_PENDING. `step` then runs from console_poll() as the terminal
+ * drains (the command is busy meanwhile: typed lines wait, Ctrl-C ends the
+ * output), and the prompt comes when it returns 0. */
+void console_stream(struct console *con, console_step_fn step, void *ctx);
+/* A long output that cannot go on (a storage error between pages): in
+ * text an error line; in JSON an "error" member of the command's object,
+ * after closing the list it was in. The step then returns 0. */
+void console_stream_error(struct console *con, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Run due steps of a long output; call once per loop turn. Returns 1 when
+ * a step could run again at once (do not sleep), 0 otherwise. */
+int console_poll(struct console *con);
+
+/* --- machine-readable mode (`output json`) ---
+ * Every command prints exactly one JSON object on one line. A command
+ * without a JSON form gets one made of its text: {"ok": true, "message":
+ * <the "ok:" line>, "warnings": [...], "lines": [...]} or {"error": ...}.
+ * A data command writes its own: it calls console_json() before printing
+ * anything, writes one object through the writer and ends with
+ * console_json_end(). console_error() then prints {"error": "..."}. */
+/* The writer for the running command in JSON mode, or NULL in text mode.
+ * Called again by later steps of the same command, it returns the same
+ * writer. */
+struct jsonw *console_json(struct console *con);
+/* Close what is open and end the line. */
+void console_json_end(struct console *con);
+/* Switch the session's output mode (`output json|text`). */
+void console_set_json(struct console *con, int on);
 
 /* A positive decimal id or count typed as an argument ("42"); 0 when the
  * text is anything else (signs, spaces, hex, more than 15 digits). */

@@ -28,6 +28,7 @@
 #include "rsyslog.h"
 #include "shr_buildinfo.h"
 #include "spool.h"
+#include "uartq.h"
 
 #define CONSOLE_PROMPT "relay> "
 #define RECOVERY_PROMPT "recovery> "
@@ -61,7 +62,14 @@ const char *fw_build_id(void) { return SHR_BUILD_ID; }
 static void uart_write(void *ctx, const char *data, size_t len)
 {
     (void)ctx;
-    hal_uart_write(data, len);
+    uartq_write(data, len);
+}
+
+static size_t uart_room(void *ctx)
+{
+    (void)ctx;
+    uartq_flush();
+    return uartq_room();
 }
 
 static void print_banner(void)
@@ -75,14 +83,14 @@ static void print_banner(void)
                      boot.running == HAL_FLASH_SLOT_B ? "B" : "A", boot.trial ? " (trial)" : "",
                      hal_reset_cause_name(hal_reset_cause()));
     if (n > 0)
-        hal_uart_write(banner, (size_t)n < sizeof banner ? (size_t)n : sizeof banner - 1);
+        uartq_write(banner, (size_t)n < sizeof banner ? (size_t)n : sizeof banner - 1);
     log_info("boot", "Smart Host Relay %s, reset cause %s, boot %lu", fw_version_text(),
              hal_reset_cause_name(hal_reset_cause()), (unsigned long)boot.boot_count);
 }
 
 static void boot_say(const char *text)
 {
-    hal_uart_write(text, strlen(text));
+    uartq_write(text, strlen(text));
 }
 
 /* Open the database; without it the appliance still boots, answers on the
@@ -139,6 +147,7 @@ void fw_main(void)
         console_init(&console, recovery_tables, RECOVERY_PROMPT, uart_write, NULL);
     else
         console_init(&console, console_tables, CONSOLE_PROMPT, uart_write, NULL);
+    console_set_tx_room(&console, uart_room);
     login_init(&console, recovery);
     start_storage();
     login_storage_ready();
@@ -172,6 +181,10 @@ void fw_main(void)
         uint32_t login_ms = login_poll(); /* a password hash runs a slice per turn */
         if (login_ms < sleep_ms)
             sleep_ms = login_ms;
+        /* A long output with room for its next rows goes on at once. */
+        uartq_flush();
+        if (console_poll(&console))
+            sleep_ms = 0;
         /* Wake at least twice per watchdog period even with no timer due. */
         if (sleep_ms > FW_WATCHDOG_MS / 2)
             sleep_ms = FW_WATCHDOG_MS / 2;

@@ -104,6 +104,19 @@ const struct log_entry *log_get(size_t i)
     return &ring[(oldest + i) % LOG_RING_ENTRIES];
 }
 
+const struct log_entry *log_get_seq(uint32_t seq)
+{
+    size_t count = log_count();
+    if (seq > written || count == 0)
+        return NULL;
+    uint32_t oldest = written - (uint32_t)count + 1;
+    if (seq < oldest)
+        seq = oldest;
+    return &ring[(seq - 1) % LOG_RING_ENTRIES];
+}
+
+uint32_t log_last_seq(void) { return written; }
+
 const char *log_level_name(enum log_level level)
 {
     switch (level) {

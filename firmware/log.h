@@ -23,8 +23,11 @@ enum log_level { LOG_ERR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
 /* Text of one entry, truncated beyond this (after escaping; an escape is
  * never cut in half); a log line is a sentence, not a dump. */
 #define LOG_TEXT_MAX 160
-/* Entries kept; about 20 KiB of RAM. */
-#define LOG_RING_ENTRIES 128
+/* Entries kept (`log 500` after a busy hour); about 90 KiB of RAM. A board
+ * short of RAM may define fewer. */
+#ifndef LOG_RING_ENTRIES
+#define LOG_RING_ENTRIES 512
+#endif
 
 struct log_entry {
     uint32_t seq;     /* 1 for the first entry since boot, then +1 */
@@ -51,6 +54,12 @@ void log_set_sink(log_sink_fn fn);
 size_t log_count(void);
 /* Entry `i`, 0 = oldest still held; NULL when out of range. */
 const struct log_entry *log_get(size_t i);
+/* The entry numbered `seq`, or the oldest still held when that one was
+ * overwritten; NULL when `seq` was not written yet. For a reader that
+ * keeps its place across loop turns while new lines come in. */
+const struct log_entry *log_get_seq(uint32_t seq);
+/* Number of the newest entry (0 before the first). */
+uint32_t log_last_seq(void);
 const char *log_level_name(enum log_level level);
 /* Escape `len` bytes of `in` as above into `out` (room for `cap` bytes, NUL
  * included); stops before an escape that would not fit. Returns the length

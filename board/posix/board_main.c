@@ -50,6 +50,7 @@ struct board {
     char boot_path[PATH_MAX];
     struct conport con;
     uint64_t con_dropped_logged; /* con.tx_dropped already in board.log */
+    uint64_t con_credited;       /* con.tx_gone already given back to the device */
     struct slirpnet *net;
     int sigfd;
     pid_t dev_pid;
@@ -173,17 +174,34 @@ static int load_image(const char *state, const char *image)
 
 /* --- the device process --- */
 
-static void queue_to_device(struct board *b, uint8_t type, const void *data, size_t len)
+/* Returns 0, or -1 when the queue is saturated and the message dropped. */
+static int queue_to_device(struct board *b, uint8_t type, const void *data, size_t len)
 {
     if (b->dev_fd < 0)
-        return;
+        return -1;
     if (b->txq_off > 0 && b->txq_off + b->txq_len + LINK_MSG_MAX > TXQ_MAX) {
         memmove(b->txq, b->txq + b->txq_off, b->txq_len);
         b->txq_off = 0;
     }
     if (b->txq_off + b->txq_len + LINK_MSG_MAX > TXQ_MAX)
-        return; /* saturated: drop */
+        return -1; /* saturated: drop */
     b->txq_len += link_encode(b->txq + b->txq_off + b->txq_len, LINK_MSG_MAX, type, data, len);
+    return 0;
+}
+
+/* Console bytes that left the board go back to the device as credit, so it
+ * sends more only as the terminal takes them (a UART paced by its line).
+ * A credit is never lost: what the queue cannot take now goes next turn. */
+static void report_uart_credit(struct board *b)
+{
+    while (b->con.tx_gone > b->con_credited) {
+        uint64_t delta = b->con.tx_gone - b->con_credited;
+        uint32_t n = delta > 0x7fffffffu ? 0x7fffffffu : (uint32_t)delta;
+        uint8_t be[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
+        if (queue_to_device(b, LINK_UART_CREDIT, be, sizeof be) != 0)
+            return;
+        b->con_credited += n;
+    }
 }
 
 static void report_nic_stats(struct board *b)
@@ -253,6 +271,7 @@ static int start_device(struct board *b)
     fcntl(b->dev_fd, F_SETFL, fcntl(b->dev_fd, F_GETFL) | O_NONBLOCK);
     link_decoder_init(&b->dec);
     b->txq_off = b->txq_len = 0;
+    b->con_credited = b->con.tx_gone; /* a new device starts with its whole window */
     b->started_ms = now_ms();
     b->restart_at_ms = -1;
     write_pid_file(b, pid);
@@ -436,9 +455,10 @@ static int run(struct board *b)
             if (slirpnet_egress_dropped(b->net) != b->egress_reported)
                 report_nic_stats(b);
         }
+        conport_flush(&b->con);
+        report_uart_credit(b);
         if (b->dev_fd >= 0 && b->txq_len)
             device_writable(b);
-        conport_flush(&b->con);
         if (b->con.tx_dropped != b->con_dropped_logged) {
             boardlog("console output dropped: %llu bytes in all (nobody read the console)",
                      (unsigned long long)b->con.tx_dropped);

@@ -112,6 +112,7 @@ size_t conport_flush(struct conport *cp)
             break;
         memmove(cp->tx, cp->tx + w, cp->tx_len - (size_t)w);
         cp->tx_len -= (size_t)w;
+        cp->tx_gone += (size_t)w;
     }
     return cp->tx_len;
 }
@@ -121,6 +122,7 @@ void conport_write(struct conport *cp, const uint8_t *data, size_t len)
     if (cp->mode == CONPORT_PTY) {
         if (!cp->tx && !(cp->tx = malloc(CONPORT_TXQ_MAX))) {
             cp->tx_dropped += len;
+            cp->tx_gone += len;
             return;
         }
         size_t room = CONPORT_TXQ_MAX - cp->tx_len;
@@ -128,9 +130,11 @@ void conport_write(struct conport *cp, const uint8_t *data, size_t len)
         memcpy(cp->tx + cp->tx_len, data, take);
         cp->tx_len += take;
         cp->tx_dropped += len - take; /* nobody has read a whole queue */
+        cp->tx_gone += len - take;
         conport_flush(cp);
         return;
     }
+    cp->tx_gone += len; /* stdio: written now or dropped, never held */
     while (len) {
         ssize_t n = write(cp->out_fd, data, len);
         if (n < 0 && errno == EINTR)

@@ -37,6 +37,7 @@ struct conport {
     uint8_t *tx; /* pty mode: output not yet given to the pty */
     size_t tx_len;
     uint64_t tx_dropped;
+    uint64_t tx_gone; /* bytes that left: written out, or dropped (the UART's credit) */
 };
 
 #define CONPORT_TXQ_MAX (1u << 20)

@@ -18,6 +18,10 @@
  * descriptors does. 256 frames hold a full TCP window for several sessions. */
 #define RX_FRAMES 256
 #define UART_RX_BYTES 16384 /* a pasted script of a few hundred lines; more waits in the socket */
+/* Console bytes sent and not yet credited back by the board (LINK_UART_CREDIT)
+ * that hal_uart_tx_room() allows: what a UART's FIFO and line would hold.
+ * About a screenful; the terminal's pace sets the rest. */
+#define UART_TX_WINDOW 4096
 
 static struct {
     uint16_t len;
@@ -27,6 +31,7 @@ static unsigned rx_head, rx_tail; /* head: next to read; tail: next free */
 
 static uint8_t uart_rx[UART_RX_BYTES];
 static size_t uart_head, uart_count;
+static uint64_t uart_sent, uart_credited; /* console bytes out; credited back */
 
 static struct link_decoder decoder;
 static struct hal_eth_stats stats;
@@ -48,6 +53,9 @@ static void on_message(void *ctx, uint8_t type, const uint8_t *payload, size_t l
     } else if (type == LINK_UART) {
         for (size_t i = 0; i < len && uart_count < UART_RX_BYTES; i++, uart_count++)
             uart_rx[(uart_head + uart_count) % UART_RX_BYTES] = payload[i];
+    } else if (type == LINK_UART_CREDIT && len == 4) {
+        uart_credited += ((uint32_t)payload[0] << 24) | ((uint32_t)payload[1] << 16) |
+                         ((uint32_t)payload[2] << 8) | payload[3];
     } else if (type == LINK_NIC_STATS && len == 8) {
         uint64_t v = 0;
         for (int i = 0; i < 8; i++)
@@ -148,10 +156,18 @@ int hal_uart_write(const void *buf, size_t len)
         int rc = send_msg(LINK_UART, p, chunk);
         if (rc)
             return rc;
+        uart_sent += chunk;
         p += chunk;
         len -= chunk;
     }
     return HAL_OK;
+}
+
+size_t hal_uart_tx_room(void)
+{
+    pump(); /* credits arrive with the other board messages */
+    uint64_t out = uart_sent - uart_credited;
+    return out >= UART_TX_WINDOW ? 0 : (size_t)(UART_TX_WINDOW - out);
 }
 
 void hal_eth_mac(uint8_t mac[6])

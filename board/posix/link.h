@@ -15,6 +15,8 @@ enum link_type {
     LINK_ETH = 1,       /* one Ethernet frame, either direction */
     LINK_UART = 2,      /* console bytes, either direction */
     LINK_NIC_STATS = 3, /* board -> device: u64 BE count of egress frames dropped */
+    LINK_UART_CREDIT = 4, /* board -> device: u32 BE count of console bytes that left the
+                           * board (given to the terminal, or dropped with nobody reading) */
 };
 
 #define LINK_HDR_LEN 4

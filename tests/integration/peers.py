@@ -32,6 +32,7 @@ import logging
 import os
 import random
 import select
+import smtplib
 import socket
 import ssl
 import struct
@@ -1538,3 +1539,59 @@ class Dns(_Peer):
 
     def __repr__(self):
         return "Dns(%s:%s)" % (self.address, self.port)
+
+
+class SmtpLoad:
+    """A client sending messages to the appliance one after another on one
+    session until stopped (or `limit` messages), noting when each was
+    accepted: tests check that SMTP keeps flowing while the console is busy
+    (a password hash, a long output). Use as a context manager."""
+
+    def __init__(self, port, sender="load@sender.example", rcpt="b@example.com", limit=100000):
+        self.port = port
+        self.sender = sender
+        self.rcpt = rcpt
+        self.limit = limit
+        self.done = []  # (start, end) monotonic times per accepted message
+        self.errors = []
+        self.started = threading.Event()  # set at the first accepted message, or on failure
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(30)
+
+    def _message(self, n):
+        return ("From: %s\r\nTo: %s\r\nSubject: load %d\r\n\r\nbody %d\r\n"
+                % (self.sender, self.rcpt, n, n))
+
+    def _run(self):
+        try:
+            with smtplib.SMTP(LOOPBACK, self.port, timeout=20) as c:
+                for n in range(self.limit):
+                    if self._stop.is_set():
+                        break
+                    t = time.monotonic()
+                    refused = c.sendmail(self.sender, [self.rcpt], self._message(n))
+                    if refused:
+                        self.errors.append("refused: %r" % refused)
+                    else:
+                        self.done.append((t, time.monotonic()))
+                        self.started.set()
+        except Exception as e:  # reported by the test
+            self.errors.append(repr(e))
+        finally:
+            self.started.set()  # a test waits on it: never leave it hanging
+
+    def within(self, start, end):
+        """(start, end) of the messages sent wholly between two times."""
+        return [(t0, t1) for (t0, t1) in self.done if start <= t0 and t1 <= end]
+
+    def ended_between(self, start, end):
+        """Seconds each message took, for those accepted between two times."""
+        return [t1 - t0 for (t0, t1) in self.done if start <= t1 <= end]

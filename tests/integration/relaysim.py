@@ -8,6 +8,7 @@ integration test goes through this module, so later console features
 Runs on Debian's /usr/bin/python3 with python3-pexpect.
 """
 import io
+import json
 import os
 import re
 import select
@@ -221,6 +222,21 @@ class Sim:
             if secret and secret in out:
                 raise SimError("a secret was echoed: %r" % out)
         return out.strip("\n")
+
+    def cmd_json(self, line, timeout=10):
+        """Run one command line in `output json` mode (the caller switched
+        it on); returns the one JSON object it printed, parsed. Anything
+        else than exactly one line holding one object is an error."""
+        out = self.cmd(line, timeout)
+        if "\n" in out:
+            raise SimError("%r printed more than one line: %r" % (line, out[:500]))
+        try:
+            value = json.loads(out)
+        except ValueError as e:
+            raise SimError("%r printed no JSON (%s): %r" % (line, e, out[:500]))
+        if not isinstance(value, dict):
+            raise SimError("%r printed JSON that is not an object: %r" % (line, out[:500]))
+        return value
 
     def cmd_ok(self, line, timeout=10):
         """Run a command that must succeed; returns its output."""

@@ -59,7 +59,7 @@ class BootTest(unittest.TestCase):
             "version extra": "error: usage: version",
             "help nothing": "error: no command 'nothing' (type 'help')",
             'net set "dns': "error: unterminated quote",
-            "log 0": "error: N must be 1..128",
+            "log 0": "error: N must be 1..512",
         }
         for line, want in cases.items():
             with self.subTest(line=line):

@@ -10,10 +10,10 @@ import os
 import re
 import shutil
 import smtplib
-import threading
 import time
 import unittest
 
+from peers import SmtpLoad
 from relaysim import PROMPT, TEST_ADMIN_PASSWORD, Sim
 
 NEW_PASSWORD = "another-test-password-2"
@@ -23,41 +23,6 @@ SMARTHOST_PASSWORD = "smarthost-secret-9"
 def message(n):
     return ("From: a@sender.example\r\nTo: b@example.com\r\nSubject: %d\r\n\r\nbody %d\r\n"
             % (n, n))
-
-
-class SmtpLoad:
-    """A client sending messages one after another on one session, timing
-    each, until stopped."""
-
-    def __init__(self, port):
-        self.port = port
-        self.done = []  # (end time, seconds) per accepted message
-        self.errors = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(30)
-
-    def _run(self):
-        try:
-            with smtplib.SMTP("127.0.0.1", self.port, timeout=20) as c:
-                n = 0
-                while not self._stop.is_set():
-                    t = time.monotonic()
-                    c.sendmail("a@sender.example", ["b@example.com"], message(n))
-                    self.done.append((time.monotonic(), time.monotonic() - t))
-                    n += 1
-        except Exception as e:  # reported by the test
-            self.errors.append(repr(e))
-
-    def between(self, start, end):
-        return [d for (t, d) in self.done if start <= t <= end]
 
 
 def read_question(sim, timeout=10):
@@ -148,7 +113,7 @@ class SessionTest(unittest.TestCase):
         sim.cmd_ok("allow add 10.0.2.2")
         with SmtpLoad(sim.smtp_port) as load:
             time.sleep(2)
-            before = load.between(time.monotonic() - 1.5, time.monotonic())
+            before = load.ended_between(time.monotonic() - 1.5, time.monotonic())
             sim.send("logout\r")
             sim.expect(r"logged out")
             sim.con.expect_exact("password: ")
@@ -162,7 +127,7 @@ class SessionTest(unittest.TestCase):
                 sim.send(TEST_ADMIN_PASSWORD + "\r")
                 sim.con.expect_exact("password: ", timeout=expected + 5)
                 waits.append((expected, time.monotonic() - t, t))
-            during = load.between(waits[0][2], time.monotonic())
+            during = load.ended_between(waits[0][2], time.monotonic())
             sim.send(TEST_ADMIN_PASSWORD + "\r")
             sim.con.expect_exact("\r\n" + PROMPT)
         self.assertEqual(load.errors, [])

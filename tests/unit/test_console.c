@@ -105,6 +105,63 @@ static int seq_cmd(struct console *c, int argc, char **argv)
     return 0;
 }
 
+/* --- a long output (console_stream): `rows N` prints N rows, 3 a step --- */
+
+static struct {
+    int next, total, steps, cancelled, finished;
+} rows;
+
+static int rows_step(struct console *c, void *ctx, int cancel)
+{
+    (void)ctx;
+    struct jsonw *j = console_json(c);
+    rows.steps++;
+    for (int i = 0; i < 3 && !cancel && rows.next < rows.total; i++, rows.next++) {
+        if (j)
+            jsonw_int(j, NULL, rows.next);
+        else
+            console_printf(c, "row %d\n", rows.next);
+    }
+    if (!cancel && rows.next < rows.total)
+        return 1;
+    rows.cancelled += cancel;
+    rows.finished++;
+    if (j)
+        console_json_end(c);
+    return 0;
+}
+
+static int rows_cmd(struct console *c, int argc, char **argv)
+{
+    if (argc != 1)
+        return console_usage(c);
+    memset(&rows, 0, sizeof rows);
+    rows.total = atoi(argv[0]);
+    struct jsonw *j = console_json(c);
+    if (j) {
+        jsonw_object(j, NULL);
+        jsonw_array(j, "rows");
+    }
+    console_stream(c, rows_step, NULL);
+    return CONSOLE_PENDING;
+}
+
+/* Prints a warning and an ok line, as configuration commands do. */
+static int okwarn_cmd(struct console *c, int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    console_printf(c, "warning: \"quoted\" thing\nnote line\nok: done\n");
+    return 0;
+}
+
+static size_t room_now = SIZE_MAX;
+static size_t fake_room(void *ctx)
+{
+    (void)ctx;
+    return room_now;
+}
+
 /* Forms as long as the real `smarthost add` and `smarthost set`. */
 #define SH_ADD_USAGE                                                                   \
     "<domain> <host> [port N] [priority N] [tls may|encrypt|verify|none] [user NAME] " \
@@ -125,6 +182,8 @@ static const struct console_cmd table_c[] = {
     {"status", NULL, "", "state", record},
     {"busyfail", NULL, "", "fails after console_busy", busy_fail_cmd},
     {"seq", NULL, "<n>", "must run in order", seq_cmd},
+    {"rows", NULL, "<n>", "a long output", rows_cmd},
+    {"okwarn", NULL, "", "warns, then ok", okwarn_cmd},
     {NULL, NULL, NULL, NULL, NULL},
 };
 static const struct console_cmd *const tables[] = {table_a, table_b, table_c, NULL};
@@ -141,6 +200,8 @@ static int setup(void **state)
     busy_starts = cancels = seq_next = seq_bad = 0;
     cancel_finishes = 1;
     console_init(&con, tables, "relay> ", capture, NULL);
+    room_now = SIZE_MAX;
+    console_set_tx_room(&con, fake_room);
     return 0;
 }
 
@@ -885,7 +946,7 @@ static void test_help_wraps_and_never_cuts(void **state)
     /* The whole listing keeps the width too. */
     out_len = 0;
     assert_int_equal(console_help(&con, NULL), 0);
-    assert_int_equal(unwrap_help(forms, helps, 16), 13);
+    assert_int_equal(unwrap_help(forms, helps, 16), 15);
     assert_string_equal(forms[0], "echo [words]");
     assert_string_equal(helps[0], "print words");
 }
@@ -1108,6 +1169,165 @@ static void test_paste_answers_a_secret_prompt(void **state)
     assert_non_null(strstr(out, "repeat password: \r\nrelay> ask\r\npassword: \r\nrelay> "));
 }
 
+/* --- long outputs --- */
+
+static void poll_until_done(void)
+{
+    for (int i = 0; i < 1000 && console_poll(&con); i++)
+        ;
+    assert_false(console_poll(&con));
+}
+
+static void test_stream_waits_for_room(void **state)
+{
+    (void)state;
+    room_now = CONSOLE_STREAM_ROOM - 1;
+    feed("rows 7\r");
+    assert_string_equal(out, "rows 7\r\n"); /* nothing before the loop polls */
+    assert_true(console_is_busy(&con));
+    assert_false(console_poll(&con)); /* no room: no step */
+    assert_int_equal(rows.steps, 0);
+    room_now = CONSOLE_STREAM_ROOM;
+    poll_until_done();
+    assert_string_equal(out, "rows 7\r\nrow 0\r\nrow 1\r\nrow 2\r\nrow 3\r\nrow 4\r\n"
+                             "row 5\r\nrow 6\r\nrelay> ");
+    assert_int_equal(rows.steps, 3);
+    assert_false(console_is_busy(&con));
+}
+
+/* A step per poll at most CONSOLE_STREAM_TURNS times: the loop gets back
+ * to the network in between. */
+static void test_stream_yields_to_the_loop(void **state)
+{
+    (void)state;
+    feed("rows 300\r");
+    assert_true(console_poll(&con));
+    assert_int_equal(rows.steps, CONSOLE_STREAM_TURNS);
+    poll_until_done();
+    assert_int_equal(rows.steps, 100);
+    assert_non_null(strstr(out, "row 299\r\nrelay> "));
+}
+
+static void test_stream_typeahead_runs_after_it(void **state)
+{
+    (void)state;
+    feed("rows 4\recho after\r");
+    assert_int_equal(runs, 0);
+    poll_until_done();
+    assert_int_equal(runs, 1);
+    assert_string_equal(last_args, "[after]");
+    assert_non_null(strstr(out, "row 3\r\nrelay> echo after\r\nrelay> "));
+}
+
+static void test_stream_ctrl_c_ends_it(void **state)
+{
+    (void)state;
+    feed("rows 100\r");
+    console_poll(&con);
+    out_len = 0;
+    feed("echo typed\r\x03");
+    assert_int_equal(rows.cancelled, 1);
+    assert_int_equal(rows.finished, 1);
+    assert_string_equal(out, "^C\r\nrelay> ");
+    assert_false(console_is_busy(&con));
+    assert_false(console_poll(&con)); /* no step after the end */
+    assert_int_equal(runs, 0);        /* typed behind it: discarded */
+}
+
+/* --- `output json` --- */
+
+static void json_on(void)
+{
+    console_set_json(&con, 1);
+    out_len = 0;
+    out[0] = '\0';
+}
+
+static void test_json_gathers_text_commands(void **state)
+{
+    (void)state;
+    json_on();
+    feed("okwarn\r");
+    assert_string_equal(out, "okwarn\r\n{\"ok\":true,\"message\":\"done\",\"warnings\":"
+                             "[\"\\\"quoted\\\" thing\"],\"lines\":[\"note line\"]}\r\n"
+                             "relay> ");
+    out_len = 0;
+    feed("fail\r");
+    assert_string_equal(out, "fail\r\n{\"error\":\"it failed\"}\r\nrelay> ");
+    out_len = 0;
+    feed("echo quiet\r"); /* prints nothing in text: still one object */
+    assert_string_equal(out, "echo quiet\r\n{\"ok\":true}\r\nrelay> ");
+    out_len = 0;
+    feed("net set\r");
+    assert_string_equal(out, "net set\r\n{\"error\":\"usage: net set <value>\"}\r\nrelay> ");
+    out_len = 0;
+    feed("bogus\r");
+    assert_non_null(strstr(out, "{\"error\":\"unknown command 'bogus' (type 'help')\"}\r\n"));
+    out_len = 0;
+    feed("say \"unterminated\r");
+    assert_string_equal(out, "say \"unterminated\r\n{\"error\":\"unterminated quote\"}\r\n"
+                             "relay> ");
+}
+
+static void test_json_nothing_for_empty_and_comment_lines(void **state)
+{
+    (void)state;
+    json_on();
+    feed("\r# a comment\r");
+    assert_string_equal(out, "\r\nrelay> # a comment\r\nrelay> ");
+}
+
+static void test_json_stream_is_one_line(void **state)
+{
+    (void)state;
+    json_on();
+    feed("rows 7\r");
+    poll_until_done();
+    assert_string_equal(out, "rows 7\r\n{\"rows\":[0,1,2,3,4,5,6]}\r\nrelay> ");
+    out_len = 0;
+    feed("rows 0\r");
+    poll_until_done();
+    assert_string_equal(out, "rows 0\r\n{\"rows\":[]}\r\nrelay> ");
+    /* Cut short by Ctrl-C: still valid JSON. */
+    out_len = 0;
+    feed("rows 50\r");
+    console_poll(&con);
+    feed("\x03");
+    char *line = strstr(out, "\r\n") + 2;
+    assert_int_equal(strncmp(line, "{\"rows\":[0,1,2,", 15), 0);
+    assert_non_null(strstr(line, "]}\r\n^C\r\nrelay> "));
+    assert_null(strstr(line, "^C\r\n]}")); /* the object's line is not broken by the echo */
+}
+
+static void test_json_help(void **state)
+{
+    (void)state;
+    json_on();
+    feed("net ?\r");
+    assert_string_equal(out, "net ?\r\n{\"commands\":[{\"command\":\"net\",\"sub\":\"show\","
+                             "\"usage\":\"\",\"help\":\"show it\"},{\"command\":\"net\","
+                             "\"sub\":\"set\",\"usage\":\"<value>\",\"help\":\"set it\"}]}\r\n"
+                             "relay> ");
+    out_len = 0;
+    feed("net set ?\r");
+    assert_string_equal(out, "net set ?\r\n{\"commands\":[{\"command\":\"net\",\"sub\":\"set\","
+                             "\"usage\":\"<value>\",\"help\":\"set it\"}]}\r\nrelay> ");
+    out_len = 0;
+    assert_int_equal(console_help(&con, "nothing"), -1);
+    assert_string_equal(out, "{\"error\":\"no command 'nothing' (type 'help')\"}\r\n");
+}
+
+/* A new session (after a logout locked the console) starts in text. */
+static void test_json_ends_with_the_session(void **state)
+{
+    (void)state;
+    json_on();
+    console_set_locked(&con, 1);
+    console_set_locked(&con, 0);
+    feed("fail\r");
+    assert_string_equal(out, "fail\r\nerror: it failed\r\nrelay> ");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1163,6 +1383,15 @@ int main(void)
         cmocka_unit_test_setup(test_done_inside_the_handler_prompts_once, setup),
         cmocka_unit_test_setup(test_cr_lf_split_and_behind_a_busy_command, setup),
         cmocka_unit_test_setup(test_paste_answers_a_secret_prompt, setup_ask),
+        cmocka_unit_test_setup(test_stream_waits_for_room, setup),
+        cmocka_unit_test_setup(test_stream_yields_to_the_loop, setup),
+        cmocka_unit_test_setup(test_stream_typeahead_runs_after_it, setup),
+        cmocka_unit_test_setup(test_stream_ctrl_c_ends_it, setup),
+        cmocka_unit_test_setup(test_json_gathers_text_commands, setup),
+        cmocka_unit_test_setup(test_json_nothing_for_empty_and_comment_lines, setup),
+        cmocka_unit_test_setup(test_json_stream_is_one_line, setup),
+        cmocka_unit_test_setup(test_json_help, setup),
+        cmocka_unit_test_setup(test_json_ends_with_the_session, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

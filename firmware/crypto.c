@@ -333,6 +333,19 @@ int crypto_sha256(const void *data, size_t len, uint8_t out[32])
     return mbedtls_sha256_ret(data, len, out, 0) == 0 ? 0 : -1;
 }
 
+int crypto_ecdsa_p256_verify(const uint8_t *pub_der, size_t pub_len, const uint8_t hash[32],
+                             const uint8_t *sig, size_t sig_len)
+{
+    mbedtls_pk_context pk;
+    mbedtls_pk_init(&pk);
+    int ok = mbedtls_pk_parse_public_key(&pk, pub_der, pub_len) == 0 &&
+             mbedtls_pk_can_do(&pk, MBEDTLS_PK_ECDSA) &&
+             mbedtls_pk_ec(pk)->grp.id == MBEDTLS_ECP_DP_SECP256R1 &&
+             mbedtls_pk_verify(&pk, MBEDTLS_MD_SHA256, hash, 32, sig, sig_len) == 0;
+    mbedtls_pk_free(&pk);
+    return ok ? 0 : -1;
+}
+
 /* --- keyed hashes --- */
 
 int crypto_hmac_sha256(const void *key, size_t key_len, const void *data, size_t len,

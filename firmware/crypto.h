@@ -86,6 +86,12 @@ int crypto_hmac_sha256(const void *key, size_t key_len, const void *data, size_t
 
 /* SHA-256 of `data`; 0 or -1. Needs no crypto_init(). */
 int crypto_sha256(const void *data, size_t len, uint8_t out[32]);
+/* 0 when `sig` (exactly sig_len bytes of DER) is a valid ECDSA signature
+ * of `hash` by the P-256 public key `pub_der` (SubjectPublicKeyInfo DER);
+ * -1 otherwise, also for a key that is not P-256. Needs no crypto_init():
+ * the boot stage checks firmware images with it. */
+int crypto_ecdsa_p256_verify(const uint8_t *pub_der, size_t pub_len, const uint8_t hash[32],
+                             const uint8_t *sig, size_t sig_len);
 
 /* Fill `buf` from the DRBG; 0 or -1. */
 int crypto_random(void *buf, size_t len);

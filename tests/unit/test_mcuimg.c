@@ -1,0 +1,603 @@
+/* mcuimg + imgverify: MCUboot image parsing and verification, with every
+ * malformed case the boot stage must refuse, MCUboot imgtool's own images
+ * (tests/data/mcuboot), and version handling. Images are built here with
+ * mbedTLS: a header, the protected and unprotected TLV areas, a real
+ * signature; each case then breaks one thing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "crypto.h"
+#include "imgverify.h"
+#include "mbedtls/ctr_drbg.h"
+#include "mbedtls/ecp.h"
+#include "mbedtls/pk.h"
+#include "mbedtls/sha256.h"
+#include "mcuimg.h"
+
+#define IMG_MAX 8192
+#define PAYLOAD_LEN 1000
+
+static mbedtls_ctr_drbg_context drbg;
+static mbedtls_pk_context key, other_key;
+static uint8_t pub[200], other_pub[200];
+static size_t pub_len, other_pub_len;
+static uint8_t payload[PAYLOAD_LEN];
+
+/* Deterministic "entropy": the test needs keys, not secrecy. */
+static int fixed_entropy(void *ctx, unsigned char *out, size_t len)
+{
+    (void)ctx;
+    static uint32_t x = 12345;
+    for (size_t i = 0; i < len; i++) {
+        x = x * 1103515245u + 12345u;
+        out[i] = (uint8_t)(x >> 16);
+    }
+    return 0;
+}
+
+static void make_key(mbedtls_pk_context *pk, uint8_t *der, size_t *der_len)
+{
+    mbedtls_pk_init(pk);
+    assert_int_equal(mbedtls_pk_setup(pk, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY)), 0);
+    assert_int_equal(mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(*pk),
+                                         mbedtls_ctr_drbg_random, &drbg),
+                     0);
+    uint8_t buf[200];
+    int n = mbedtls_pk_write_pubkey_der(pk, buf, sizeof buf);
+    assert_true(n > 0);
+    memcpy(der, buf + sizeof buf - n, (size_t)n);
+    *der_len = (size_t)n;
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    mbedtls_ctr_drbg_init(&drbg);
+    if (mbedtls_ctr_drbg_seed(&drbg, fixed_entropy, NULL, NULL, 0) != 0)
+        return -1;
+    make_key(&key, pub, &pub_len);
+    make_key(&other_key, other_pub, &other_pub_len);
+    for (size_t i = 0; i < sizeof payload; i++)
+        payload[i] = (uint8_t)(i * 31 + 7);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    mbedtls_pk_free(&key);
+    mbedtls_pk_free(&other_key);
+    mbedtls_ctr_drbg_free(&drbg);
+    return 0;
+}
+
+/* --- the image builder --- */
+
+struct build {
+    uint16_t hdr_size;
+    long sec_cnt;      /* -1: none */
+    const char *board; /* NULL: none */
+    int omit_sha, omit_keyhash, omit_sig, two_sigs;
+    int sig_in_protected, sec_cnt_unprotected;
+    int sig_pad_to;             /* pad the DER signature with zeros to this length */
+    mbedtls_pk_context *signer; /* default: key */
+    const uint8_t *keyhash_of;  /* default: pub */
+    size_t keyhash_of_len;
+};
+
+static void put16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    put16(p, (uint16_t)v);
+    put16(p + 2, (uint16_t)(v >> 16));
+}
+
+static size_t tlv(uint8_t *p, uint16_t type, const void *v, uint16_t len)
+{
+    put16(p, type);
+    put16(p + 2, len);
+    memcpy(p + 4, v, len);
+    return 4u + len;
+}
+
+static size_t sign_hash(mbedtls_pk_context *pk, const uint8_t hash[32], uint8_t *sig)
+{
+    size_t len = 0;
+    assert_int_equal(mbedtls_pk_sign(pk, MBEDTLS_MD_SHA256, hash, 32, sig, &len,
+                                     mbedtls_ctr_drbg_random, &drbg),
+                     0);
+    return len;
+}
+
+static const struct build plain = {.hdr_size = 0x200, .sec_cnt = 5, .board = "posix"};
+
+/* Returns the image length (through its TLV area). */
+static size_t build_image(uint8_t *img, const struct build *b)
+{
+    memset(img, 0, IMG_MAX);
+    size_t hdr = b->hdr_size;
+    put32(img, MCUIMG_MAGIC);
+    put16(img + 8, b->hdr_size);
+    put32(img + 12, PAYLOAD_LEN);
+    img[20] = 1;
+    img[21] = 2;
+    put16(img + 22, 3);
+    put32(img + 24, 4);
+    memcpy(img + hdr, payload, PAYLOAD_LEN);
+    size_t at = hdr + PAYLOAD_LEN, prot = at;
+    uint8_t sig[MCUIMG_SIG_MAX + 8];
+    size_t sig_len = 0;
+    if (b->sec_cnt >= 0 || b->board || b->sig_in_protected) {
+        at += 4;
+        if (b->sec_cnt >= 0 && !b->sec_cnt_unprotected) {
+            uint8_t v[4];
+            put32(v, (uint32_t)b->sec_cnt);
+            at += tlv(img + at, MCUIMG_TLV_SEC_CNT, v, 4);
+        }
+        if (b->board)
+            at += tlv(img + at, MCUIMG_TLV_BOARD, b->board, (uint16_t)strlen(b->board));
+        if (b->sig_in_protected) {
+            uint8_t h[32] = {0};
+            sig_len = sign_hash(&key, h, sig);
+            at += tlv(img + at, MCUIMG_TLV_ECDSA_SIG, sig, (uint16_t)sig_len);
+        }
+        put16(img + prot, MCUIMG_PROT_MAGIC);
+        put16(img + prot + 2, (uint16_t)(at - prot));
+        put16(img + 10, (uint16_t)(at - prot));
+    }
+    uint8_t hash[32], keyhash[32];
+    mbedtls_sha256_ret(img, at, hash, 0);
+    mbedtls_sha256_ret(b->keyhash_of ? b->keyhash_of : pub,
+                       b->keyhash_of ? b->keyhash_of_len : pub_len, keyhash, 0);
+    size_t info = at;
+    at += 4;
+    if (!b->omit_sha)
+        at += tlv(img + at, MCUIMG_TLV_SHA256, hash, 32);
+    if (!b->omit_keyhash)
+        at += tlv(img + at, MCUIMG_TLV_KEYHASH, keyhash, 32);
+    if (b->sec_cnt >= 0 && b->sec_cnt_unprotected) {
+        uint8_t v[4];
+        put32(v, (uint32_t)b->sec_cnt);
+        at += tlv(img + at, MCUIMG_TLV_SEC_CNT, v, 4);
+    }
+    for (int i = 0; !b->omit_sig && i < 1 + b->two_sigs; i++) {
+        sig_len = sign_hash(b->signer ? b->signer : &key, hash, sig);
+        size_t tlv_len = sig_len;
+        if (b->sig_pad_to > (int)sig_len) {
+            memset(sig + sig_len, 0, (size_t)b->sig_pad_to - sig_len);
+            tlv_len = (size_t)b->sig_pad_to;
+        }
+        at += tlv(img + at, MCUIMG_TLV_ECDSA_SIG, sig, (uint16_t)tlv_len);
+    }
+    put16(img + info, MCUIMG_TLV_MAGIC);
+    put16(img + info + 2, (uint16_t)(at - info));
+    return at;
+}
+
+static struct imgverify_policy policy(void)
+{
+    struct imgverify_policy p = {pub, pub_len, "posix", 0};
+    return p;
+}
+
+static uint8_t img[IMG_MAX];
+static char err[160];
+static struct mcuimg m;
+
+static int verify(size_t len)
+{
+    struct imgverify_policy p = policy();
+    err[0] = '\0';
+    return imgverify_check(img, len, &p, &m, err, sizeof err);
+}
+
+/* --- good images --- */
+
+static void test_good_image_verifies(void **state)
+{
+    (void)state;
+    size_t len = build_image(img, &plain);
+    assert_int_equal(verify(len), 0);
+    assert_int_equal(m.hdr_size, 0x200);
+    assert_int_equal(m.img_size, PAYLOAD_LEN);
+    assert_int_equal(m.hashed_len, 0x200 + PAYLOAD_LEN + m.prot_size);
+    assert_int_equal(m.total_len, len);
+    assert_true(m.has_sec_cnt);
+    assert_int_equal(m.sec_cnt, 5);
+    assert_string_equal(m.board, "posix");
+    char v[32];
+    mcuimg_version_format(&m.version, v, sizeof v);
+    assert_string_equal(v, "1.2.3+4");
+}
+
+/* Slots are padded with 0xFF, an upload may end with anything: bytes after
+ * the TLV area never matter. */
+static void test_trailing_bytes_ignored(void **state)
+{
+    (void)state;
+    size_t len = build_image(img, &plain);
+    memset(img + len, 0xFF, 500);
+    assert_int_equal(verify(len + 500), 0);
+    memset(img + len, 0x5A, 500);
+    assert_int_equal(verify(len + 500), 0);
+}
+
+static void test_header_size_just_the_header(void **state)
+{
+    (void)state;
+    struct build b = plain;
+    b.hdr_size = MCUIMG_HDR_LEN;
+    assert_int_equal(verify(build_image(img, &b)), 0);
+}
+
+static void test_no_protected_area(void **state)
+{
+    (void)state;
+    struct build b = plain;
+    b.sec_cnt = -1;
+    b.board = NULL;
+    size_t len = build_image(img, &b);
+    struct imgverify_policy p = policy();
+    p.board = NULL; /* an image that names no board passes only where none is asked */
+    assert_int_equal(imgverify_check(img, len, &p, &m, err, sizeof err), 0);
+    assert_int_equal(m.prot_size, 0);
+    assert_false(m.has_sec_cnt);
+    assert_int_equal(verify(len), -1);
+    assert_string_equal(err, "built for board '(none)', not 'posix'");
+}
+
+/* imgtool pads a short DER signature with zeros up to 72 bytes. */
+static void test_signature_padding(void **state)
+{
+    (void)state;
+    struct build b = plain;
+    b.sig_pad_to = MCUIMG_SIG_MAX;
+    size_t len = build_image(img, &b);
+    assert_int_equal(verify(len), 0);
+    assert_true(m.sig_len < MCUIMG_SIG_MAX); /* the exact DER went to mbedTLS */
+    /* Padding that is not zeros is not padding. */
+    img[len - 1] = 1;
+    assert_int_equal(verify(len), -1);
+    assert_string_equal(err, "signature is not a DER ECDSA signature");
+}
+
+/* --- malformed: each breaks one thing --- */
+
+static void expect_refused(size_t len, const char *why)
+{
+    assert_int_equal(verify(len), -1);
+    assert_string_equal(err, why);
+}
+
+static void test_bad_magic(void **state)
+{
+    (void)state;
+    size_t len = build_image(img, &plain);
+    img[0] ^= 1;
+    expect_refused(len, "no image header (bad magic)");
+    expect_refused(10, "shorter than an image header");
+}
+
+static void test_sizes_that_overflow_or_exceed_the_slot(void **state)
+{
+    (void)state;
+    size_t len = build_image(img, &plain);
+    put32(img + 12, 0xFFFFFFFFu); /* hdr + img wraps a 32-bit sum */
+    expect_refused(len, "image size past the end of the slot");
+    put32(img + 12, 0xFFFFFE00u);
+    expect_refused(len, "image size past the end of the slot");
+    put32(img + 12, (uint32_t)len); /* more than the bytes given */
+    expect_refused(len, "image size past the end of the slot");
+    build_image(img, &plain);
+    put16(img + 8, 0xFFFF);
+    expect_refused(len, "image size past the end of the slot");
+}
+
+static void test_header_smaller_than_the_header(void **state)
+{
+    (void)state;
+    size_t len = build_image(img, &plain);
+    put16(img + 8, MCUIMG_HDR_LEN - 1);
+    expect_refused(len, "header size smaller than the header");
+    put16(img + 8, 0);
+    expect_refused(len, "header size smaller than the header");
+}
+
+static void test_flags_refused(void **state)
+{
+    (void)state;
+    size_t len = build_image(img, &plain);
+    put32(img + 16, 0x4); /* ENCRYPTED_AES128 */
+    expect_refused(len, "image flags not supported (encrypted, RAM-load, ...)");
+}
+
+static void test_tlv_area_magic_wrong(void **state)
+{
+    (void)state;
+    size_t len = build_image(img, &plain);
+    size_t info = 0x200 + PAYLOAD_LEN + (size_t)(img[10] | img[11] << 8);
+    assert_int_equal(verify(len), 0);
+    img[info] ^= 0xFF;
+    expect_refused(len, "no TLV area after the image (bad magic)");
+    build_image(img, &plain);
+    img[0x200 + PAYLOAD_LEN] ^= 0xFF; /* the protected area's magic */
+    expect_refused(len, "protected TLV area does not match its header");
+    build_image(img, &plain);
+    put16(img + 10, (uint16_t)(img[10] + 4)); /* header and area disagree */
+    expect_refused(len, "protected TLV area does not match its header");
+}
+
+static void test_tlv_lengths_past_the_end(void **state)
+{
+    (void)state;
+    size_t len = build_image(img, &plain);
+    size_t info = 0x200 + PAYLOAD_LEN + (size_t)(img[10] | img[11] << 8);
+    put16(img + info + 4 + 2, 0x7000); /* the first TLV (SHA256) claims too much */
+    expect_refused(len, "TLV length past the end of its area");
+    build_image(img, &plain);
+    put16(img + info + 2, (uint16_t)(len - info + 1)); /* area one past the bytes given */
+    expect_refused(len, "TLV area past the end of the slot");
+    build_image(img, &plain);
+    put16(img + info + 2, (uint16_t)(len - info - 1)); /* the last TLV runs past its area */
+    expect_refused(len, "TLV length past the end of its area");
+    build_image(img, &plain);
+    put16(img + info + 2, 3);
+    expect_refused(len, "TLV area past the end of the slot");
+}
+
+static void test_missing_parts(void **state)
+{
+    (void)state;
+    struct build b = plain;
+    b.omit_sha = 1;
+    expect_refused(build_image(img, &b), "no SHA256 TLV");
+    b = plain;
+    b.omit_keyhash = 1;
+    expect_refused(build_image(img, &b), "no KEYHASH TLV");
+    b = plain;
+    b.omit_sig = 1;
+    expect_refused(build_image(img, &b), "no signature");
+}
+
+static void test_unknown_key_hash(void **state)
+{
+    (void)state;
+    struct build b = plain;
+    b.keyhash_of = other_pub;
+    b.keyhash_of_len = other_pub_len;
+    expect_refused(build_image(img, &b), "signed with another key than this device trusts");
+}
+
+/* The right key hash, but signed by another key. */
+static void test_foreign_signature(void **state)
+{
+    (void)state;
+    struct build b = plain;
+    b.signer = &other_key;
+    expect_refused(build_image(img, &b), "signature does not verify");
+    /* ...and the other key's images, checked with their own key, pass. */
+    b.keyhash_of = other_pub;
+    b.keyhash_of_len = other_pub_len;
+    size_t len = build_image(img, &b);
+    struct imgverify_policy p = {other_pub, other_pub_len, "posix", 0};
+    assert_int_equal(imgverify_check(img, len, &p, &m, err, sizeof err), 0);
+}
+
+static void test_signature_in_protected_area(void **state)
+{
+    (void)state;
+    struct build b = plain;
+    b.sig_in_protected = 1;
+    expect_refused(build_image(img, &b),
+                   "hash, key hash or signature in the protected TLV area");
+}
+
+static void test_two_signatures(void **state)
+{
+    (void)state;
+    struct build b = plain;
+    b.two_sigs = 1;
+    expect_refused(build_image(img, &b), "two signatures");
+}
+
+static void test_counter_outside_the_protected_area(void **state)
+{
+    (void)state;
+    struct build b = plain;
+    b.sec_cnt_unprotected = 1;
+    expect_refused(build_image(img, &b),
+                   "security counter or board name outside the protected area");
+}
+
+static void test_board_mismatch(void **state)
+{
+    (void)state;
+    struct build b = plain;
+    b.board = "mps2";
+    expect_refused(build_image(img, &b), "built for board 'mps2', not 'posix'");
+}
+
+static void test_security_counter_minimum(void **state)
+{
+    (void)state;
+    size_t len = build_image(img, &plain); /* counter 5 */
+    struct imgverify_policy p = policy();
+    p.min_sec_cnt = 5;
+    assert_int_equal(imgverify_check(img, len, &p, &m, err, sizeof err), 0);
+    p.min_sec_cnt = 6;
+    assert_int_equal(imgverify_check(img, len, &p, &m, err, sizeof err), -1);
+    assert_string_equal(err, "security counter 5 is below the minimum 6 (a downgrade)");
+}
+
+/* Any byte changed in the hashed part, or in the key hash or signature,
+ * and the image is refused. */
+static void test_every_flipped_byte_refused(void **state)
+{
+    (void)state;
+    size_t len = build_image(img, &plain);
+    for (size_t i = 0; i < len; i += (i < 64 || i > len - 200) ? 1 : 37) {
+        if (i >= 32 && i < 0x200)
+            continue; /* header padding: inside the hash, checked below */
+        img[i] ^= 0x01;
+        assert_int_not_equal(verify(len), 0);
+        img[i] ^= 0x01;
+    }
+    img[0x100] ^= 0x80; /* header padding is covered by the hash too */
+    expect_refused(len, "SHA-256 does not match: the image is damaged or was changed");
+}
+
+/* A 1-byte truncation anywhere (every length short of the whole image)
+ * is refused, never read past. */
+static void test_every_truncation_refused(void **state)
+{
+    (void)state;
+    size_t len = build_image(img, &plain);
+    uint8_t *copy = malloc(len);
+    assert_non_null(copy);
+    for (size_t cut = 0; cut < len; cut++) {
+        memcpy(copy, img, cut); /* a heap block of exactly `cut` bytes: ASan sees overreads */
+        struct imgverify_policy p = policy();
+        uint8_t *exact = malloc(cut ? cut : 1);
+        memcpy(exact, copy, cut);
+        assert_int_equal(imgverify_check(exact, cut, &p, &m, err, sizeof err), -1);
+        free(exact);
+    }
+    free(copy);
+}
+
+/* --- MCUboot's imgtool made these (tests/data/mcuboot/README.md) --- */
+
+static size_t read_file(const char *name, uint8_t **out)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", SHR_TEST_DATA_DIR "/mcuboot", name);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    *out = malloc((size_t)n + 1);
+    assert_non_null(*out);
+    assert_int_equal(fread(*out, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    (*out)[n] = '\0';
+    return (size_t)n;
+}
+
+static size_t vector_key(uint8_t *der)
+{
+    uint8_t *pem;
+    size_t n = read_file("vector-p256.pub.pem", &pem);
+    mbedtls_pk_context pk;
+    mbedtls_pk_init(&pk);
+    assert_int_equal(mbedtls_pk_parse_public_key(&pk, pem, n + 1), 0);
+    uint8_t buf[200];
+    int len = mbedtls_pk_write_pubkey_der(&pk, buf, sizeof buf);
+    assert_true(len > 0);
+    memcpy(der, buf + sizeof buf - len, (size_t)len);
+    mbedtls_pk_free(&pk);
+    free(pem);
+    return (size_t)len;
+}
+
+static void test_imgtool_vectors(void **state)
+{
+    (void)state;
+    uint8_t der[200];
+    struct imgverify_policy p = {der, vector_key(der), NULL, 0};
+    uint8_t *data;
+    size_t n = read_file("imgtool-3.1.4+15-sc7.bin", &data);
+    assert_int_equal(imgverify_check(data, n, &p, &m, err, sizeof err), 0);
+    char v[32];
+    mcuimg_version_format(&m.version, v, sizeof v);
+    assert_string_equal(v, "3.1.4+15");
+    assert_int_equal(m.sec_cnt, 7);
+    assert_int_equal(m.prot_size, 0xc);
+    assert_int_equal(m.img_size, 0x10000);
+    assert_int_equal(m.sha256[0], 0x10);
+    assert_int_equal(m.sha256[31], 0x08);
+    p.min_sec_cnt = 8;
+    assert_int_equal(imgverify_check(data, n, &p, &m, err, sizeof err), -1);
+    p.min_sec_cnt = 0;
+    p.board = "posix"; /* imgtool's images name no board: not for our slots */
+    assert_int_equal(imgverify_check(data, n, &p, &m, err, sizeof err), -1);
+    p.board = NULL;
+    struct imgverify_policy foreign = {pub, pub_len, NULL, 0};
+    assert_int_equal(imgverify_check(data, n, &foreign, &m, err, sizeof err), -1);
+    assert_string_equal(err, "signed with another key than this device trusts");
+    free(data);
+    n = read_file("imgtool-0.9.0-padded.bin", &data);
+    assert_int_equal(n, 0x40000);
+    assert_int_equal(imgverify_check(data, n, &p, &m, err, sizeof err), 0);
+    assert_false(m.has_sec_cnt);
+    assert_true(m.total_len < n); /* the trailer and padding after it were ignored */
+    free(data);
+}
+
+/* --- versions --- */
+
+static void test_versions(void **state)
+{
+    (void)state;
+    struct mcuimg_version a, b;
+    assert_int_equal(mcuimg_version_parse("1.2.3+4", &a), 0);
+    assert_int_equal(a.major, 1);
+    assert_int_equal(a.minor, 2);
+    assert_int_equal(a.revision, 3);
+    assert_int_equal(a.build, 4);
+    assert_int_equal(mcuimg_version_parse("2", &b), 0);
+    assert_int_equal(mcuimg_version_cmp(&a, &b), -1);
+    assert_int_equal(mcuimg_version_cmp(&b, &a), 1);
+    assert_int_equal(mcuimg_version_parse("1.2.3+5", &b), 0);
+    assert_int_equal(mcuimg_version_cmp(&a, &b), -1); /* the build counts too */
+    assert_int_equal(mcuimg_version_parse("1.2.3+4", &b), 0);
+    assert_int_equal(mcuimg_version_cmp(&a, &b), 0);
+    assert_int_equal(mcuimg_version_parse("255.255.65535+4294967295", &b), 0);
+    assert_int_equal(mcuimg_version_cmp(&a, &b), -1);
+    const char *bad[] = {"", "1.", "256", "1.2.65536", "1.2.3+4294967296", "a", "1.2.3.4",
+                         "-1", "1..2", "1.2+", "+3", "1.2.3 "};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(mcuimg_version_parse(bad[i], &b), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_good_image_verifies),
+        cmocka_unit_test(test_trailing_bytes_ignored),
+        cmocka_unit_test(test_header_size_just_the_header),
+        cmocka_unit_test(test_no_protected_area),
+        cmocka_unit_test(test_signature_padding),
+        cmocka_unit_test(test_bad_magic),
+        cmocka_unit_test(test_sizes_that_overflow_or_exceed_the_slot),
+        cmocka_unit_test(test_header_smaller_than_the_header),
+        cmocka_unit_test(test_flags_refused),
+        cmocka_unit_test(test_tlv_area_magic_wrong),
+        cmocka_unit_test(test_tlv_lengths_past_the_end),
+        cmocka_unit_test(test_missing_parts),
+        cmocka_unit_test(test_unknown_key_hash),
+        cmocka_unit_test(test_foreign_signature),
+        cmocka_unit_test(test_signature_in_protected_area),
+        cmocka_unit_test(test_two_signatures),
+        cmocka_unit_test(test_counter_outside_the_protected_area),
+        cmocka_unit_test(test_board_mismatch),
+        cmocka_unit_test(test_security_counter_minimum),
+        cmocka_unit_test(test_every_flipped_byte_refused),
+        cmocka_unit_test(test_every_truncation_refused),
+        cmocka_unit_test(test_imgtool_vectors),
+        cmocka_unit_test(test_versions),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

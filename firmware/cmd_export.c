@@ -33,6 +33,7 @@ static struct export_ctx {
     int offset; /* rows of this phase's table already shown */
     int got;    /* rows the current page had */
     int index;  /* smart hosts so far: their ids on a fresh appliance */
+    size_t pem_at; /* CA phase: bytes of the PEM already shown */
     struct console *con;
 } export;
 
@@ -89,25 +90,36 @@ static void export_allow(void *ctx, const char *cidr, int family, const uint8_t 
 }
 
 /* The trusted CAs, as `tls ca set` takes them: PEM lines, then an empty
- * line. PEM never has an empty line inside. */
+ * line (PEM never has one inside). A bundle can be long: EXPORT_PAGE_ROWS
+ * lines per step, resumed at pem_at; the phase ends after the empty line. */
 static void export_pem(void *ctx, const uint8_t *pem, size_t len)
 {
     struct export_ctx *e = ctx;
-    if (len == 0)
+    if (len == 0) {
+        e->phase++;
         return;
-    export_line(e, "tls ca set");
-    size_t start = 0;
-    for (size_t i = 0; i <= len; i++) {
+    }
+    if (e->pem_at == 0)
+        export_line(e, "tls ca set");
+    size_t start = e->pem_at;
+    int lines = 0;
+    for (size_t i = start; i <= len && lines < EXPORT_PAGE_ROWS; i++) {
         if (i == len || pem[i] == '\n') {
             size_t n = i - start;
             if (n && pem[start + n - 1] == '\r')
                 n--;
-            if (n)
+            if (n) {
                 export_line(e, "%.*s", (int)n, (const char *)pem + start);
+                lines++;
+            }
             start = i + 1;
         }
     }
-    export_line(e, "%s", "");
+    e->pem_at = start;
+    if (start > len) {
+        export_line(e, "%s", "");
+        e->phase++;
+    }
 }
 
 /* Only what differs from the defaults, so a later firmware's better
@@ -160,10 +172,11 @@ static int export_step(struct console *con, void *ctx, int cancel)
     } else if (e->phase <= EX_ALLOW) {
         rc = export_page(e);
     } else if (e->phase == EX_CA) {
-        rc = db_tls_ca_view(cfg_db(), export_pem, e);
-        if (rc == DB_ENOTFOUND)
+        rc = db_tls_ca_view(cfg_db(), export_pem, e); /* moves on after the last line */
+        if (rc == DB_ENOTFOUND) {
             rc = DB_OK;
-        e->phase++;
+            e->phase++;
+        }
     } else if (e->phase == EX_SETTINGS) {
         if (export_settings(e) != 0) {
             console_stream_error(con, "storage error: cannot read the settings");

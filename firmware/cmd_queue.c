@@ -142,6 +142,8 @@ static int cmd_queue_list(struct console *con, int argc, char **argv)
     queue_listing.con = con;
     queue_listing.last_id = 0;
     queue_listing.rows.empty = "queue is empty";
+    /* A message lists all its recipients (up to ~10 KB): one per step. */
+    queue_listing.rows.per_step = 1;
     return CONSOLE_PENDING;
 }
 

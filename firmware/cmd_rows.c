@@ -8,7 +8,8 @@
 static int rows_step(struct console *con, void *ctx, int cancel)
 {
     struct cmd_rows *r = ctx;
-    int limit = r->left < CMD_PAGE_ROWS ? r->left : CMD_PAGE_ROWS;
+    int page = r->per_step ? r->per_step : CMD_PAGE_ROWS;
+    int limit = r->left < page ? r->left : page;
     int before = r->shown;
     int64_t last = r->after;
     if (!cancel && (!cfg_db() || r->page(r, limit, &last) != DB_OK)) {

@@ -7,6 +7,8 @@
 #include "hal_bootctl.h"
 #include "hal_clock.h"
 #include "hal_reset.h"
+#include "bootstate.h"
+#include "fwboot.h"
 #include "log.h"
 
 #include <string.h>
@@ -60,8 +62,21 @@ static int cmd_version(struct console *con, int argc, char **argv)
     return 0;
 }
 
-/* `fw status`: what runs and whether it is confirmed. The update commands
- * (and the other slot's contents) come with signed updates. */
+/* `fw status`: what runs, whether it is confirmed, and what the boot
+ * state says of each slot (a revert's reason included: the RAM log does
+ * not survive the reset that caused it). The update commands come with
+ * the upload work. */
+static const char *run_state(const struct hal_boot_state *boot)
+{
+    if (fwboot_status() == FWBOOT_CONFIRMED)
+        return "confirmed";
+    if (fwboot_status() == FWBOOT_FAILED)
+        return boot->trial ? "trial boot, could not confirm (the next reset reverts)"
+                           : "could not confirm (see 'log')";
+    return boot->trial ? "trial boot, self-test running (not confirmed: a reset reverts)"
+                       : "self-test running";
+}
+
 static int cmd_fw_status(struct console *con, int argc, char **argv)
 {
     (void)argv;
@@ -70,21 +85,59 @@ static int cmd_fw_status(struct console *con, int argc, char **argv)
     struct hal_boot_state boot;
     if (hal_bootctl_state(&boot) != 0)
         return console_error(con, "cannot read the boot state");
+    struct bootstate st;
+    int known = bootstate_load(&st) == 0;
+    char running = boot.running == HAL_FLASH_SLOT_B ? 'B' : 'A';
+    const char *waiting = fwboot_waiting_for();
     struct jsonw *j = console_json(con);
     if (j) {
         jsonw_object(j, NULL);
-        jsonw_string(j, "slot", boot.running == HAL_FLASH_SLOT_B ? "B" : "A");
+        jsonw_string_len(j, "slot", &running, 1);
         jsonw_string(j, "version", fw_version());
         jsonw_string(j, "build", fw_build_id());
-        jsonw_bool(j, "confirmed", !boot.trial);
+        jsonw_string(j, "image_version", boot.version);
+        jsonw_uint(j, "security_counter", boot.sec_cnt);
+        jsonw_bool(j, "confirmed", fwboot_status() == FWBOOT_CONFIRMED);
+        jsonw_bool(j, "trial", boot.trial);
+        if (waiting[0])
+            jsonw_string(j, "waiting_for", waiting);
         jsonw_uint(j, "boots", boot.boot_count);
+        if (known) {
+            jsonw_array(j, "slots");
+            for (int i = 0; i < BOOTSTATE_SLOTS; i++) {
+                char letter = bootstate_slot_letter(i);
+                jsonw_object(j, NULL);
+                jsonw_string_len(j, "slot", &letter, 1);
+                jsonw_string(j, "image", bootstate_image_name((enum bootstate_image)st.image[i]));
+                jsonw_bool(j, "active", st.active == i);
+                jsonw_bool(j, "trial", st.trial == i);
+                jsonw_end(j);
+            }
+            jsonw_end(j);
+            jsonw_uint(j, "min_security_counter", st.min_sec_cnt);
+            jsonw_uint(j, "reverts", st.reverts);
+            jsonw_string(j, "note", st.note);
+        }
         console_json_end(con);
         return 0;
     }
-    console_printf(con, "running  slot %s, version %s, build %s\n",
-                   boot.running == HAL_FLASH_SLOT_B ? "B" : "A", fw_version(), fw_build_id());
-    console_printf(con, "state    %s\n",
-                   boot.trial ? "trial boot, not confirmed (the next reset reverts)" : "confirmed");
+    console_printf(con, "running  slot %c, version %s, build %s, image %s (security counter %lu)\n",
+                   running, fw_version(), fw_build_id(), boot.version[0] ? boot.version : "?",
+                   (unsigned long)boot.sec_cnt);
+    console_printf(con, "state    %s%s%s\n", run_state(&boot), waiting[0] ? ", waiting for " : "",
+                   waiting);
+    if (known) {
+        for (int i = 0; i < BOOTSTATE_SLOTS; i++)
+            console_printf(con, "slot %c   %s%s%s\n", bootstate_slot_letter(i),
+                           bootstate_image_name((enum bootstate_image)st.image[i]),
+                           st.active == i ? ", active" : "", st.trial == i ? ", trial" : "");
+        console_printf(con, "minimum  security counter %lu\n", (unsigned long)st.min_sec_cnt);
+        if (st.note[0])
+            console_printf(con, "last     %s (%lu revert%s in all)\n", st.note,
+                           (unsigned long)st.reverts, st.reverts == 1 ? "" : "s");
+    } else {
+        console_printf(con, "slots    no boot state record\n");
+    }
     console_printf(con, "boots    %lu since power-on\n", (unsigned long)boot.boot_count);
     return 0;
 }
@@ -102,8 +155,8 @@ static int log_step(struct console *con, void *ctx, int cancel)
     for (int i = 0; i < CMD_PAGE_ROWS * 2 && !cancel && log_listing.next <= log_listing.last;
          i++) {
         const struct log_entry *e = log_get_seq(log_listing.next);
-        if (!e)
-            break;
+        if (!e || e->seq > log_listing.last)
+            break; /* past the snapshot: the ring wrapped while a slow reader read */
         /* Overwritten while the reader was slow: go on from the oldest held. */
         log_listing.next = e->seq + 1;
         if (j) {
@@ -162,6 +215,7 @@ static int cmd_reboot(struct console *con, int argc, char **argv)
         return console_usage(con);
     console_printf(con, "rebooting\n");
     log_info("sys", "reboot requested from the console");
+    console_finish(con); /* the answer reaches the line before the reset */
     hal_reset();
 }
 

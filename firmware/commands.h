@@ -21,6 +21,7 @@ struct cmd_rows {
     int left;      /* rows still to show */
     int shown;     /* rows shown so far */
     const char *empty; /* text mode: the line printed when there were none, or NULL */
+    int per_step;      /* rows per step when one row can be large; 0: CMD_PAGE_ROWS */
 };
 /* Start the listing of the `n` rows above `after` (in JSON mode inside
  * {"<json_key>": [...]}); the handler then returns CONSOLE_PENDING. */

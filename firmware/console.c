@@ -38,6 +38,8 @@ void console_init(struct console *con, const struct console_cmd *const *tables,
 
 void console_set_tx_room(struct console *con, console_room_fn room) { con->tx_room = room; }
 
+void console_set_drain(struct console *con, void (*drain)(void *ctx)) { con->drain = drain; }
+
 /* Send text to the terminal with every "\n" turned into "\r\n": prompts,
  * echo, and command output that is not gathered for JSON. */
 static void term_write(struct console *con, const char *text)
@@ -62,6 +64,16 @@ void console_write(struct console *con, const char *text)
     if (!con->capture) {
         term_write(con, text);
         return;
+    }
+    /* The first "ok:" line, wherever it starts in this text. */
+    int line_start = con->cap_len == 0 || con->cap[con->cap_len - 1] == '\n';
+    for (const char *p = text; *p && !con->cap_ok[0]; line_start = 0) {
+        if ((line_start || p > text) && strncmp(p, "ok: ", 4) == 0)
+            snprintf(con->cap_ok, sizeof con->cap_ok, "%.*s", (int)strcspn(p + 4, "\n"), p + 4);
+        const char *nl = strchr(p, '\n');
+        if (!nl)
+            break;
+        p = nl + 1;
     }
     size_t n = strlen(text), room = sizeof con->cap - con->cap_len;
     if (n > room) {
@@ -104,57 +116,39 @@ void console_set_json(struct console *con, int on) { con->json = on ? 1 : 0; }
 static void emit_captured(struct console *con)
 {
     struct jsonw *j = &con->jw; /* `output text` may have just left JSON mode */
-    const char *error = NULL, *message = NULL;
-    size_t error_len = 0, message_len = 0, warnings = 0, others = 0;
+    size_t warnings = 0, others = 0;
+    if (con->cap_error[0])
+        jsonw_string(j, "error", con->cap_error);
+    else
+        jsonw_bool(j, "ok", 1);
+    if (con->cap_ok[0])
+        jsonw_string(j, "message", con->cap_ok);
+    /* pass 0 counts, 1 writes warnings, 2 writes the other lines; the
+     * error and ok lines are the members above */
     for (int pass = 0; pass < 3; pass++) {
-        /* pass 0 finds the error and message; 1 writes warnings; 2 lines */
-        if (pass == 1) {
-            if (error)
-                jsonw_string_len(j, "error", error, error_len);
-            else
-                jsonw_bool(j, "ok", 1);
-            if (message)
-                jsonw_string_len(j, "message", message, message_len);
-            if (warnings)
-                jsonw_array(j, "warnings");
-        } else if (pass == 2) {
-            if (warnings)
-                jsonw_end(j);
-            if (others)
-                jsonw_array(j, "lines");
-        }
+        if (pass == 1 && warnings)
+            jsonw_array(j, "warnings");
+        if (pass == 2 && others)
+            jsonw_array(j, "lines");
         for (size_t at = 0; at < con->cap_len;) {
             const char *line = con->cap + at;
             const char *nl = memchr(line, '\n', con->cap_len - at);
             size_t len = nl ? (size_t)(nl - line) : con->cap_len - at;
             at += len + (nl ? 1 : 0);
-            if (len >= 7 && memcmp(line, "error: ", 7) == 0) {
-                if (pass == 0 && !error) {
-                    error = line + 7;
-                    error_len = len - 7;
-                }
-            } else if (len >= 4 && memcmp(line, "ok: ", 4) == 0 && (!message || pass)) {
-                if (pass == 0) {
-                    message = line + 4;
-                    message_len = len - 4;
-                } else if (pass == 2 && line + 4 != message) {
-                    jsonw_string_len(j, NULL, line, len);
-                }
-            } else if (len >= 9 && memcmp(line, "warning: ", 9) == 0) {
-                if (pass == 0)
-                    warnings++;
-                else if (pass == 1)
-                    jsonw_string_len(j, NULL, line + 9, len - 9);
-            } else if (len) {
-                if (pass == 0)
-                    others++;
-                else if (pass == 2)
-                    jsonw_string_len(j, NULL, line, len);
-            }
+            int warning = len >= 9 && memcmp(line, "warning: ", 9) == 0;
+            if (!len || (len >= 7 && memcmp(line, "error: ", 7) == 0) ||
+                (len >= 4 && memcmp(line, "ok: ", 4) == 0))
+                continue;
+            if (pass == 0)
+                warning ? warnings++ : others++;
+            else if (pass == 1 && warning)
+                jsonw_string_len(j, NULL, line + 9, len - 9);
+            else if (pass == 2 && !warning)
+                jsonw_string_len(j, NULL, line, len);
         }
+        if ((pass == 1 && warnings) || (pass == 2 && others))
+            jsonw_end(j);
     }
-    if (others)
-        jsonw_end(j);
     if (con->cap_cut)
         jsonw_bool(j, "truncated", 1);
     console_json_end(con);
@@ -174,6 +168,7 @@ static void command_end(struct console *con)
     }
     memset(con->cap, 0, con->cap_len); /* it may have held a line with a name or key */
     con->cap_len = 0;
+    con->cap_error[0] = con->cap_ok[0] = '\0';
     con->cap_cut = 0;
     con->native = 0;
     con->ran = 0;
@@ -212,6 +207,8 @@ int console_error(struct console *con, const char *fmt, ...)
         con->write(con->write_ctx, "\r\n", 2);
         return -1;
     }
+    if (con->capture && !con->cap_error[0])
+        snprintf(con->cap_error, sizeof con->cap_error, "%s", msg);
     console_write(con, "error: ");
     console_write(con, msg);
     console_write(con, "\n");
@@ -343,6 +340,7 @@ int console_exec(struct console *con, char *line)
         con->capture = 1;
         con->cap_len = 0;
         con->cap_cut = 0;
+        con->cap_error[0] = con->cap_ok[0] = '\0';
         con->ran = 0;
     }
     int rc = exec_line(con, line);
@@ -686,6 +684,27 @@ void console_stream_error(struct console *con, const char *fmt, ...)
     while (con->jw.depth > 1)
         jsonw_end(&con->jw);
     jsonw_string(&con->jw, "error", msg);
+}
+
+static void ahead_clear(struct console *con);
+
+int console_is_streaming(const struct console *con) { return con->step != NULL; }
+
+void console_cancel(struct console *con)
+{
+    if (!con->busy_cancel)
+        return;
+    ahead_clear(con);
+    if (!con->step)
+        term_write(con, "^C\n");
+    con->busy_cancel(con, con->busy_ctx);
+}
+
+void console_finish(struct console *con)
+{
+    command_end(con);
+    if (con->drain)
+        con->drain(con->write_ctx);
 }
 
 int console_poll(struct console *con)
@@ -1224,11 +1243,8 @@ void console_feed(struct console *con, const uint8_t *data, size_t len)
         } else if (ch == CTRL_C) {
             /* Cancel the command and what was typed behind it, as a
              * terminal's interrupt flushes its input queue. */
-            ahead_clear(con);
             con->esc = ESC_NONE;
-            if (!con->step) /* a long output ends its line first (stream_cancel) */
-                term_write(con, "^C\n");
-            con->busy_cancel(con, con->busy_ctx);
+            console_cancel(con);
         } else {
             ahead_push(con, ch);
         }

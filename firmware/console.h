@@ -125,9 +125,13 @@ struct console {
     uint8_t cap_cut;         /* the gathered text was longer than cap */
     char cap[CONSOLE_CAPTURE_MAX];
     size_t cap_len;
+    /* The first "error:" and "ok:" texts, kept apart: a long progress
+     * transcript that fills cap must not turn a failure into success. */
+    char cap_error[512], cap_ok[256];
     struct jsonw jw;         /* the running command's JSON writer */
     console_step_fn step;    /* the long output running, if any */
     void *step_ctx;
+    void (*drain)(void *ctx); /* push all output to the line now (console_set_drain) */
 };
 
 void console_init(struct console *con, const struct console_cmd *const *tables,
@@ -135,6 +139,12 @@ void console_init(struct console *con, const struct console_cmd *const *tables,
 /* How much the terminal takes now (called with write_ctx); long outputs
  * wait for room instead of piling up. */
 void console_set_tx_room(struct console *con, console_room_fn room);
+/* How to push everything written so far out to the line, waiting if need
+ * be (called with write_ctx); for console_finish(). */
+void console_set_drain(struct console *con, void (*drain)(void *ctx));
+/* The running command's output is complete (its JSON object is written)
+ * and on the line: call before a reset, which would lose what is queued. */
+void console_finish(struct console *con);
 /* Print the prompt; call once the boot banner is out. */
 void console_prompt(struct console *con);
 /* Feed bytes typed on the terminal: edits the line, echoes, runs commands. */
@@ -216,6 +226,12 @@ void console_stream_error(struct console *con, const char *fmt, ...)
 /* Run due steps of a long output; call once per loop turn. Returns 1 when
  * a step could run again at once (do not sleep), 0 otherwise. */
 int console_poll(struct console *con);
+/* 1 while a long output runs (console_stream). */
+int console_is_streaming(const struct console *con);
+/* End what runs as Ctrl-C would (a long output, `smarthost test`); its
+ * output ends and the prompt comes back. No-op when nothing runs. */
+void console_cancel(struct console *con);
+
 
 /* --- machine-readable mode (`output json`) ---
  * Every command prints exactly one JSON object on one line. A command

@@ -10,6 +10,7 @@
 #include "crypto.h"
 #include "db.h"
 #include "console.h"
+#include "fwboot.h"
 #include "fwnet.h"
 #include "hal_board.h"
 #include "hal_bootctl.h"
@@ -65,16 +66,24 @@ static void uart_write(void *ctx, const char *data, size_t len)
     uartq_write(data, len);
 }
 
+/* Room for a long output's next rows: none while the line is behind (a
+ * big row spilled past its window), else what the queue has free. */
 static size_t uart_room(void *ctx)
 {
     (void)ctx;
     uartq_flush();
-    return uartq_room();
+    return hal_uart_tx_room() ? uartq_room() : 0;
+}
+
+static void uart_drain(void *ctx)
+{
+    (void)ctx;
+    uartq_drain();
 }
 
 static void print_banner(void)
 {
-    struct hal_boot_state boot = {HAL_FLASH_SLOT_A, 0, 0};
+    struct hal_boot_state boot = {.running = HAL_FLASH_SLOT_A};
     hal_bootctl_state(&boot);
     char banner[256];
     int n = snprintf(banner, sizeof banner,
@@ -123,6 +132,9 @@ static void start_storage(void)
         log_err("db", "queue check failed: %s", db_errmsg(db));
 }
 
+/* Always read the UART: the link behind it also carries the Ethernet
+ * frames, so input left unread would stall the network. While a command
+ * runs, input goes to the console's typeahead (CONSOLE_TYPEAHEAD). */
 static void drain_uart(void)
 {
     uint8_t buf[UART_CHUNK];
@@ -134,6 +146,7 @@ static void drain_uart(void)
 void fw_main(void)
 {
     print_banner();
+    fwboot_init();
     if (hal_watchdog_start(FW_WATCHDOG_MS) != 0)
         log_err("boot", "watchdog did not start");
     /* Before storage: whatever boot stamps (a first-boot certificate, the
@@ -148,6 +161,7 @@ void fw_main(void)
     else
         console_init(&console, console_tables, CONSOLE_PROMPT, uart_write, NULL);
     console_set_tx_room(&console, uart_room);
+    console_set_drain(&console, uart_drain);
     login_init(&console, recovery);
     start_storage();
     login_storage_ready();
@@ -181,6 +195,10 @@ void fw_main(void)
         uint32_t login_ms = login_poll(); /* a password hash runs a slice per turn */
         if (login_ms < sleep_ms)
             sleep_ms = login_ms;
+        struct fwboot_check check = {cfg_db() != NULL, fwnet_link_up(), inbound_listening()};
+        uint32_t boot_ms = fwboot_poll(&check); /* confirm this image once it works */
+        if (boot_ms < sleep_ms)
+            sleep_ms = boot_ms;
         /* A long output with room for its next rows goes on at once. */
         uartq_flush();
         if (console_poll(&console))

@@ -45,6 +45,8 @@ void fwnet_status(struct fwnet_status *st);
 /* 1 when the link is up and the interface has an address: connections
  * can be opened. Cheap, for every loop turn. */
 int fwnet_ready(void);
+/* 1 when the Ethernet link is up (with or without an address). */
+int fwnet_link_up(void);
 
 int fwnet_use_dhcp(void);
 /* Static address; mask must be contiguous. Returns 0 or -1. */

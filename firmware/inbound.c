@@ -61,6 +61,7 @@ struct reject {
 static struct session sessions[INBOUND_SESSIONS_MAX];
 static struct reject rejects[INBOUND_REJECTS_MAX];
 static struct inbound_stats stats;
+static int listening; /* port 25 bound (inbound_listening) */
 static struct altcp_tls_config *tls_config;
 static struct tlsid identity;
 static char hostname[256];
@@ -672,8 +673,11 @@ int inbound_init(const char *name)
     }
     altcp_accept(listener, on_accept);
     log_info("smtp", "listening on port %d", INBOUND_PORT);
+    listening = 1;
     return 0;
 }
+
+int inbound_listening(void) { return listening; }
 
 int inbound_poll(void) { return spool_flush(); }
 

@@ -32,6 +32,8 @@ struct inbound_stats {
 
 /* Start listening; returns 0 or -1 (logged). */
 int inbound_init(const char *hostname);
+/* 1 once port 25 is bound and listening. */
+int inbound_listening(void);
 /* Once per loop turn: commit finished messages and answer their sessions.
  * Returns how many messages were committed. */
 int inbound_poll(void);

@@ -404,6 +404,7 @@ static void reset_confirmed(struct console *con, const char *line, void *ctx)
         console_error(con, "the admin record was not rewritten; the old password stays");
     crypto_wipe(&rec, sizeof rec);
     console_printf(con, "factory reset done: restarting into first-boot setup\n");
+    console_finish(con); /* the answer reaches the line before the reset */
     hal_reset();
 }
 
@@ -492,6 +493,10 @@ static void idle_logout(void)
         static const uint8_t ctrl_c = CTRL_C;
         console_feed(lg.con, &ctrl_c, 1);
     }
+    /* A long output nobody reads (it waits for the line) ends too: it must
+     * not keep an unattended session open. */
+    if (console_is_streaming(lg.con))
+        console_cancel(lg.con);
     if (console_is_busy(lg.con) || lg.state != ST_OPEN)
         return;
     console_printf(lg.con, "\nlogged out: idle for %lu s\n", (unsigned long)lg.idle_s);
@@ -529,7 +534,9 @@ uint32_t login_poll(void)
             cfg_setting_get("console-idle-timeout", v, sizeof v);
             lg.idle_s = (uint32_t)strtoul(v, NULL, 10);
         }
-        if (!lg.idle_s || console_is_busy(lg.con))
+        /* A running `smarthost test` is bounded and counts as activity; a
+         * long output waiting for a reader is not. */
+        if (!lg.idle_s || (console_is_busy(lg.con) && !console_is_streaming(lg.con)))
             return IDLE_CHECK_MS;
         uint32_t idle_ms = now - lg.last_input_ms, limit = lg.idle_s * 1000;
         if (idle_ms >= limit) {

@@ -29,7 +29,8 @@ enum mcuimg_tlv {
 };
 
 /* Longest DER ECDSA P-256 signature: SEQUENCE of two INTEGERs of up to 33
- * bytes; imgtool pads shorter ones with zeros to this length. */
+ * bytes. Shorter ones are common (70, 71 bytes; rarely less), and a signer
+ * may pad the TLV with zeros up to this length: only the DER is checked. */
 #define MCUIMG_SIG_MAX 72
 #define MCUIMG_BOARD_MAX 31
 /* TLVs walked per area at most: far more than any real image carries. */

@@ -64,6 +64,13 @@ void uartq_write(const void *data, size_t len)
     count += len;
 }
 
+void uartq_drain(void)
+{
+    size_t was = count;
+    send_queued(count);
+    spilled += was - count;
+}
+
 size_t uartq_room(void) { return UARTQ_BYTES - count; }
 
 size_t uartq_spilled(void) { return spilled; }

@@ -22,6 +22,9 @@ void uartq_write(const void *data, size_t len);
 size_t uartq_flush(void);
 /* Free bytes in the queue (console_stream produces more only with room). */
 size_t uartq_room(void);
+/* Send everything queued now, beyond the line's room (before a reset,
+ * which would lose it; the board's own queue takes it). */
+void uartq_drain(void);
 /* Bytes written beyond the line's room because the queue was full. */
 size_t uartq_spilled(void);
 

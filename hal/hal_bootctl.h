@@ -1,8 +1,11 @@
-/* hal_bootctl.h — which firmware slot runs, and whether it is confirmed.
+/* hal_bootctl.h — what the boot stage started: which slot, whether as a
+ * trial, and the image's version and security counter.
  *
- * The boot stage picks a slot before the firmware starts. A slot booted for
- * a trial runs once; unless the firmware confirms it, the next reset boots
- * the other slot again (automatic revert). */
+ * Only the board knows how its boot stage hands this over (on the posix
+ * board, the environment of the exec'd image). The boot state itself —
+ * which slot is active, confirm, mark for test, the slot states — is
+ * portable: firmware/bootstate.h over the boot-control flash partition,
+ * the same code the boot stage runs (firmware/bootflow.h). */
 #ifndef HAL_BOOTCTL_H
 #define HAL_BOOTCTL_H
 
@@ -12,12 +15,12 @@
 
 struct hal_boot_state {
     enum hal_flash_part running; /* HAL_FLASH_SLOT_A or HAL_FLASH_SLOT_B */
-    int trial;                   /* 1 when running a trial boot not yet confirmed */
+    int trial;                   /* 1 when started once as a trial, not yet confirmed */
     uint32_t boot_count;         /* boots since the board was powered on */
+    uint32_t sec_cnt;            /* the running image's security counter */
+    char version[24];            /* the running image's version, "1.2.3+4" */
 };
 
 int hal_bootctl_state(struct hal_boot_state *state);
-/* Mark the running slot as good; a no-op when it already is. */
-int hal_bootctl_confirm(void);
 
 #endif

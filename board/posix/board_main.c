@@ -33,7 +33,9 @@
 #include "hal_secret.h"
 #include "link.h"
 #include "slirpnet.h"
-#include "slotimg.h"
+#include "bootstate.h"
+#include "flashhal.h"
+#include "slotprog.h"
 
 /* Device output waiting for the link socket; beyond this, frames drop like
  * on a saturated wire (the device's own RX ring drops first in practice). */
@@ -162,13 +164,28 @@ static int load_image(const char *state, const char *image)
         free(buf);
         return die("flash: %s", err);
     }
-    int rc = slotimg_install(&flash.part[HAL_FLASH_SLOT_A], buf, (size_t)len);
+    /* Like a factory programmer: the image into slot A, and slot A active
+     * and confirmed with the stored minimum security counter back at 0
+     * (the programmer's privilege; the firmware can never lower it). */
+    int rc = slotprog_write(&flash.part[HAL_FLASH_SLOT_A], buf, (size_t)len);
+    /* An unchanged image leaves the state alone: after an update slot B
+     * may rightly be the active one. */
+    struct bootstate st;
+    flashhal_attach(&flash);
+    int state_rc = 0;
+    if (rc >= 0 && (bootstate_load(&st) != 0 || rc == 1)) {
+        bootstate_programmed(&st, 0);
+        state_rc = bootstate_store(&st);
+    }
+    flashhal_attach(NULL);
     flashparts_close(&flash);
     free(buf);
     if (rc < 0)
         return die("cannot write %s into slot A (%ld bytes; error %d)", image, len, rc);
+    if (state_rc != 0)
+        return die("cannot write the boot state for slot A");
     if (rc == 1)
-        boardlog("slot A written with %s (%ld bytes)", image, len);
+        boardlog("slot A written with %s (%ld bytes), active and confirmed", image, len);
     return 0;
 }
 
@@ -271,7 +288,9 @@ static int start_device(struct board *b)
     fcntl(b->dev_fd, F_SETFL, fcntl(b->dev_fd, F_GETFL) | O_NONBLOCK);
     link_decoder_init(&b->dec);
     b->txq_off = b->txq_len = 0;
-    b->con_credited = b->con.tx_gone; /* a new device starts with its whole window */
+    /* A new device starts with its whole window: what the old one left in
+     * the queue is not its to be credited for. */
+    b->con_credited = b->con.tx_gone + b->con.tx_len;
     b->started_ms = now_ms();
     b->restart_at_ms = -1;
     write_pid_file(b, pid);

@@ -1,10 +1,14 @@
 /* boot_main.c — the device's boot stage (relay-boot): the first code the
- * CPU runs after a reset. It picks a slot whose image checks out and jumps
- * to it; on the posix board "jumping" is exec'ing the ELF held in the flash
- * slot from an anonymous memory file, so what runs is exactly what the
- * flash holds, never a file on the host. */
+ * CPU runs after a reset. bootflow.c decides which slot starts (and
+ * whether as a trial) from the boot state record; every slot it may start
+ * is verified here first (imgverify.c: hash, key, signature, board,
+ * security counter) on a private copy read out of flash, and what starts
+ * is that verified copy: on the posix board its payload (the firmware ELF)
+ * goes into a sealed anonymous memory file that is exec'd, so neither the
+ * flash nor a file on the host can change between check and start. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,12 +16,23 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "boot_pubkey.h"
+#include "bootflow.h"
 #include "devproto.h"
+#include "flashhal.h"
 #include "flashparts.h"
+#include "imgverify.h"
 #include "link.h"
-#include "slotimg.h"
 
 extern char **environ;
+
+static struct flashparts flash;
+
+/* The verified private copy of each slot, kept for starting it. */
+static struct {
+    uint8_t *copy;
+    struct mcuimg img;
+} verified[BOOTSTATE_SLOTS];
 
 /* Say something on the UART: the boot stage has no console of its own. */
 static void uart_say(const char *text)
@@ -28,24 +43,53 @@ static void uart_say(const char *text)
         (void)!send(DEV_LINK_FD, msg, n, MSG_NOSIGNAL);
 }
 
-/* A bricked CPU waits for someone to power-cycle it. */
+/* A device with nothing to run says why and waits for a power cycle: never
+ * a boot loop that hides the reason. */
 static int halt(const char *why) __attribute__((noreturn));
 static int halt(const char *why)
 {
-    char line[512];
+    char line[600];
     snprintf(line, sizeof line, "\r\nboot: %s; halted\r\n", why);
     uart_say(line);
     for (;;)
         pause();
 }
 
-static void run_slot(struct nor *slot, const char *name, uint32_t off, uint32_t len)
+static int verify_slot(void *ctx, int slot, uint32_t min_sec_cnt, uint32_t *sec_cnt, char *err,
+                       size_t errlen)
 {
-    int fd = memfd_create("relay-fw", MFD_CLOEXEC);
+    (void)ctx;
+    struct nor *n = &flash.part[slot ? HAL_FLASH_SLOT_B : HAL_FLASH_SLOT_A];
+    free(verified[slot].copy);
+    verified[slot].copy = malloc(n->size);
+    if (!verified[slot].copy) {
+        snprintf(err, errlen, "out of memory for the slot copy");
+        return -1;
+    }
+    memcpy(verified[slot].copy, n->mem, n->size);
+    struct imgverify_policy policy = {fwsign_pubkey, fwsign_pubkey_len, "posix", min_sec_cnt};
+    if (imgverify_check(verified[slot].copy, n->size, &policy, &verified[slot].img, err,
+                        errlen) != 0) {
+        char line[300];
+        snprintf(line, sizeof line, "\r\nboot: slot %c refused: %s\r\n",
+                 bootstate_slot_letter(slot), err);
+        uart_say(line);
+        free(verified[slot].copy);
+        verified[slot].copy = NULL;
+        return -1;
+    }
+    *sec_cnt = verified[slot].img.has_sec_cnt ? verified[slot].img.sec_cnt : 0;
+    return 0;
+}
+
+static void run_verified(int slot, int trial)
+{
+    const struct mcuimg *m = &verified[slot].img;
+    const uint8_t *p = verified[slot].copy + m->hdr_size;
+    size_t left = m->img_size;
+    int fd = memfd_create("relay-fw", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0)
         return;
-    const uint8_t *p = slot->mem + off;
-    uint32_t left = len;
     while (left) {
         ssize_t w = write(fd, p, left);
         if (w <= 0) {
@@ -53,10 +97,17 @@ static void run_slot(struct nor *slot, const char *name, uint32_t off, uint32_t 
             return;
         }
         p += w;
-        left -= (uint32_t)w;
+        left -= (size_t)w;
     }
-    setenv(DEV_ENV_SLOT, name, 1);
-    setenv(DEV_ENV_TRIAL, "0", 1);
+    /* Nothing may change what was verified, not even through this fd. */
+    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
+    char version[32], sec_cnt[16];
+    mcuimg_version_format(&m->version, version, sizeof version);
+    snprintf(sec_cnt, sizeof sec_cnt, "%lu", (unsigned long)(m->has_sec_cnt ? m->sec_cnt : 0));
+    setenv(DEV_ENV_SLOT, slot ? "B" : "A", 1);
+    setenv(DEV_ENV_TRIAL, trial ? "1" : "0", 1);
+    setenv(DEV_ENV_IMAGE_VERSION, version, 1);
+    setenv(DEV_ENV_SEC_CNT, sec_cnt, 1);
     char *argv[] = {"relay-fw", NULL};
     fexecve(fd, argv, environ);
     close(fd); /* only reached when exec failed */
@@ -66,19 +117,22 @@ int main(void)
 {
     char err[256];
     const char *state = getenv(DEV_ENV_STATE);
-    struct flashparts flash;
     if (!state || flashparts_open(&flash, state, err, sizeof err) != 0)
         return halt(state ? err : "no state directory");
-    /* Slot A is primary; B is what an update or a revert leaves behind. */
-    static const struct {
-        enum hal_flash_part part;
-        const char *name;
-    } order[] = {{HAL_FLASH_SLOT_A, "A"}, {HAL_FLASH_SLOT_B, "B"}};
-    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
-        uint32_t off, len;
-        struct nor *slot = &flash.part[order[i].part];
-        if (slotimg_check(slot, &off, &len) == 0)
-            run_slot(slot, order[i].name, off, len);
+    flashhal_attach(&flash);
+    struct bootstate before, st;
+    bootstate_load(&before);
+    struct bootflow_ops ops = {verify_slot, NULL};
+    struct bootflow_choice choice;
+    char why[BOOTFLOW_WHY_MAX];
+    if (bootflow_choose(&ops, &st, &choice, why, sizeof why) != 0)
+        return halt(why);
+    if (st.reverts != before.reverts) {
+        char line[200];
+        snprintf(line, sizeof line, "\r\nboot: %s; reverted to slot %c\r\n", st.note,
+                 bootstate_slot_letter(choice.slot));
+        uart_say(line);
     }
-    return halt("no valid image in slot A or B");
+    run_verified(choice.slot, choice.trial);
+    return halt("the verified image did not start");
 }

@@ -8,14 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "dev_hal.h"
 #include "devproto.h"
-#include "flashparts.h"
+#include "flashhal.h"
 #include "hal_board.h"
 #include "hal_bootctl.h"
 #include "hal_clock.h"
@@ -33,7 +32,7 @@ static int flash_ready;
 static char state_dir[4096];
 static char db_path[4096 + 16];
 static enum hal_reset_cause reset_cause = HAL_RESET_POWER_ON;
-static struct hal_boot_state boot_state = {HAL_FLASH_SLOT_A, 0, 0};
+static struct hal_boot_state boot_state = {HAL_FLASH_SLOT_A, 0, 0, 0, ""};
 /* --clock-unset: no battery-backed RTC, the wall clock starts at 1970. */
 static int clock_unset;
 static int recovery; /* --recovery: the button was held at this power-on */
@@ -60,6 +59,7 @@ int dev_hal_init(char *err, size_t errlen)
     snprintf(db_path, sizeof db_path, "%s/relay.db", state_dir);
     if (flashparts_open(&flash, state_dir, err, errlen) != 0)
         return -1;
+    flashhal_attach(&flash);
     flash_ready = 1;
     unsigned long cause = env_number(DEV_ENV_RESET_CAUSE, HAL_RESET_POWER_ON);
     reset_cause = cause <= HAL_RESET_FAULT ? (enum hal_reset_cause)cause : HAL_RESET_FAULT;
@@ -67,6 +67,9 @@ int dev_hal_init(char *err, size_t errlen)
     boot_state.running = (slot && strcmp(slot, "B") == 0) ? HAL_FLASH_SLOT_B : HAL_FLASH_SLOT_A;
     boot_state.trial = env_number(DEV_ENV_TRIAL, 0) == 1;
     boot_state.boot_count = (uint32_t)env_number(DEV_ENV_BOOT_COUNT, 0);
+    boot_state.sec_cnt = (uint32_t)env_number(DEV_ENV_SEC_CNT, 0);
+    const char *version = getenv(DEV_ENV_IMAGE_VERSION);
+    snprintf(boot_state.version, sizeof boot_state.version, "%s", version ? version : "");
     clock_unset = env_number(DEV_ENV_CLOCK_UNSET, 0) == 1;
     recovery = env_number(DEV_ENV_RECOVERY, 0) == 1;
     return 0;
@@ -97,42 +100,6 @@ int hal_storage_wipe(void)
     if (dir >= 0)
         close(dir);
     return rc;
-}
-
-/* --- flash --- */
-
-static struct nor *part(enum hal_flash_part p)
-{
-    return (flash_ready && p >= 0 && p < HAL_FLASH_PART_COUNT) ? &flash.part[p] : NULL;
-}
-
-int hal_flash_info(enum hal_flash_part p, struct hal_flash_info *info)
-{
-    struct nor *n = part(p);
-    if (!n)
-        return HAL_EINVAL;
-    info->size = n->size;
-    info->sector_size = n->sector_size;
-    info->write_block = n->write_block;
-    return HAL_OK;
-}
-
-int hal_flash_read(enum hal_flash_part p, uint32_t off, void *buf, size_t len)
-{
-    struct nor *n = part(p);
-    return n ? nor_read(n, off, buf, len) : HAL_EINVAL;
-}
-
-int hal_flash_erase(enum hal_flash_part p, uint32_t off)
-{
-    struct nor *n = part(p);
-    return n ? nor_erase(n, off) : HAL_EINVAL;
-}
-
-int hal_flash_program(enum hal_flash_part p, uint32_t off, const void *buf, size_t len)
-{
-    struct nor *n = part(p);
-    return n ? nor_program(n, off, buf, len) : HAL_EINVAL;
 }
 
 /* --- clock --- */
@@ -213,23 +180,6 @@ int hal_clock_saved_wall(int64_t *t)
     return HAL_OK;
 }
 
-/* --- rng --- */
-
-int hal_rng_fill(void *buf, size_t len)
-{
-    uint8_t *p = buf;
-    while (len) {
-        ssize_t n = getrandom(p, len, 0);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return HAL_EIO;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return HAL_OK;
-}
 
 /* --- reset --- */
 
@@ -283,19 +233,11 @@ int hal_secret_get(uint8_t out[HAL_SECRET_LEN])
     return n == HAL_SECRET_LEN ? HAL_OK : HAL_EIO;
 }
 
-/* --- boot control: what the boot stage chose ---
- * Trial boots arrive with the update work; until then the boot stage only
- * ever starts a confirmed slot, so confirming has nothing to record. */
+/* --- boot control: what the boot stage chose (its environment) --- */
 
 int hal_bootctl_state(struct hal_boot_state *state)
 {
     *state = boot_state;
-    return HAL_OK;
-}
-
-int hal_bootctl_confirm(void)
-{
-    boot_state.trial = 0;
     return HAL_OK;
 }
 

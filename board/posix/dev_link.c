@@ -56,6 +56,8 @@ static void on_message(void *ctx, uint8_t type, const uint8_t *payload, size_t l
     } else if (type == LINK_UART_CREDIT && len == 4) {
         uart_credited += ((uint32_t)payload[0] << 24) | ((uint32_t)payload[1] << 16) |
                          ((uint32_t)payload[2] << 8) | payload[3];
+        if (uart_credited > uart_sent)
+            uart_credited = uart_sent; /* never more room than the window */
     } else if (type == LINK_NIC_STATS && len == 8) {
         uint64_t v = 0;
         for (int i = 0; i < 8; i++)

@@ -14,6 +14,8 @@
 #define DEV_ENV_BOOT_COUNT "SHR_BOOT_COUNT"   /* starts since power-on, decimal */
 #define DEV_ENV_SLOT "SHR_BOOT_SLOT"          /* set by the boot stage: "A" or "B" */
 #define DEV_ENV_TRIAL "SHR_BOOT_TRIAL"        /* set by the boot stage: "0" or "1" */
+#define DEV_ENV_IMAGE_VERSION "SHR_IMAGE_VERSION" /* set by the boot stage: "1.2.3+4" */
+#define DEV_ENV_SEC_CNT "SHR_IMAGE_SEC_CNT"       /* set by the boot stage: its counter */
 #define DEV_ENV_CLOCK_UNSET "SHR_CLOCK_UNSET" /* "1": no RTC, the wall clock starts at 1970 */
 #define DEV_ENV_RECOVERY "SHR_RECOVERY"     /* "1": recovery requested at this power-on */
 #define DEV_SECRET_FILE "device-secret"      /* the unit's OTP secret, made at first power-on */

@@ -32,9 +32,16 @@ class BootTest(unittest.TestCase):
         out = self.sim.cmd_ok("fw status")
         version = re.search(r"Smart Host Relay (\d+\.\d+\.\d+) \(build (\S+)\)",
                             self.sim.cmd_ok("version"))
+        # tools/sim flashed the signed build into slot A like a factory
+        # programmer: active and confirmed, the minimum counter back at 0;
+        # the image passed its self-test and confirmed itself.
         self.assertEqual(out.splitlines(), [
-            "running  slot A, version %s, build %s" % version.groups(),
+            "running  slot A, version %s, build %s, image %s+0 (security counter 0)"
+            % (version.group(1), version.group(2), version.group(1)),
             "state    confirmed",
+            "slot A   confirmed, active",
+            "slot B   empty",
+            "minimum  security counter 0",
             "boots    1 since power-on"])
         self.assertRegex(self.sim.cmd("fw status now"), r"^error: usage: ")
 

@@ -1317,6 +1317,24 @@ static void test_json_help(void **state)
     assert_string_equal(out, "{\"error\":\"no command 'nothing' (type 'help')\"}\r\n");
 }
 
+/* A long transcript fills the gathered text; the failure at its end is
+ * still the answer, never {"ok": true}. */
+static void test_json_error_after_a_long_transcript(void **state)
+{
+    (void)state;
+    json_on();
+    feed("smarthost test 1 a@b\r");
+    for (int i = 0; i < 60; i++)
+        console_printf(&con, "step %d: a line of progress of some length ..........\n", i);
+    console_error(&con, "test message not delivered");
+    console_done(&con);
+    char *obj = strstr(out, "{");
+    assert_non_null(obj);
+    static const char start[] = "{\"error\":\"test message not delivered\",\"lines\":[";
+    assert_int_equal(strncmp(obj, start, sizeof start - 1), 0);
+    assert_non_null(strstr(obj, "\"truncated\":true}\r\nrelay> "));
+}
+
 /* A new session (after a logout locked the console) starts in text. */
 static void test_json_ends_with_the_session(void **state)
 {
@@ -1392,6 +1410,7 @@ int main(void)
         cmocka_unit_test_setup(test_json_stream_is_one_line, setup),
         cmocka_unit_test_setup(test_json_help, setup),
         cmocka_unit_test_setup(test_json_ends_with_the_session, setup),
+        cmocka_unit_test_setup(test_json_error_after_a_long_transcript, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

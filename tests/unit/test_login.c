@@ -62,8 +62,27 @@ static int cmd_version(struct console *con, int argc, char **argv)
     return 0;
 }
 
+/* A long output that never ends on its own (as when nobody reads). */
+static int endless_cancelled;
+static int endless_step(struct console *c, void *ctx, int cancel)
+{
+    (void)c;
+    (void)ctx;
+    endless_cancelled += cancel;
+    return !cancel;
+}
+
+static int cmd_endless(struct console *c, int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    console_stream(c, endless_step, NULL);
+    return CONSOLE_PENDING;
+}
+
 static const struct console_cmd test_table[] = {
     {"version", NULL, "", "version", cmd_version},
+    {"endless", NULL, "", "a long output", cmd_endless},
     {NULL, NULL, NULL, NULL, NULL},
 };
 static const struct console_cmd *const tables[] = {test_table, cmd_admin_table, NULL};
@@ -403,6 +422,26 @@ static void test_idle_logout_and_logout(void **state)
     assert_false(login_is_open());
 }
 
+/* A long output left waiting for a reader is no activity: the idle
+ * logout ends it and the session. */
+static void test_idle_logout_ends_an_unread_long_output(void **state)
+{
+    (void)state;
+    char buf[4096];
+    first_boot();
+    endless_cancelled = 0;
+    type("endless\r");
+    settle();
+    assert_true(console_is_streaming(&con));
+    hal_fake_now_ms += 600000;
+    login_poll();
+    assert_int_equal(endless_cancelled, 1);
+    assert_false(console_is_streaming(&con));
+    assert_false(login_is_open());
+    take(buf, sizeof buf);
+    assert_non_null(strstr(buf, "logged out: idle for 600 s"));
+}
+
 static void test_passwd(void **state)
 {
     (void)state;
@@ -505,6 +544,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_first_boot_sets_the_password, setup, teardown),
         cmocka_unit_test_setup_teardown(test_login_delays_grow_and_drop_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_logout_and_logout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_logout_ends_an_unread_long_output, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_passwd, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_record_lets_nobody_in, setup, teardown),
         cmocka_unit_test_setup_teardown(test_factory_reset, setup, teardown),

@@ -1,0 +1,161 @@
+/* fwboot: the firmware confirms its image once the local self-test passes
+ * (database, link, SMTP listener, a running loop), never waiting for DHCP
+ * or anyone at the console; a trial that cannot pass in time resets so the
+ * boot stage reverts; a confirmed image that is not working never resets. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "bootstate.h"
+#include "fwboot.h"
+#include "hal_bootctl.h"
+#include "hal_fake_flash.h"
+#include "hal_fakes.h"
+
+static struct hal_boot_state boot;
+
+int hal_bootctl_state(struct hal_boot_state *state)
+{
+    *state = boot;
+    return 0;
+}
+
+static const struct fwboot_check all_good = {1, 1, 1};
+
+/* Slot A confirmed and active, slot B written and its trial begun, as the
+ * boot stage leaves things when it starts B as a trial. */
+static int setup_trial(void **state)
+{
+    (void)state;
+    hal_fake_flash_reset_all();
+    struct bootstate st;
+    bootstate_default(&st);
+    bootstate_programmed(&st, 0);
+    st.min_sec_cnt = 2;
+    bootstate_writing(&st, 1);
+    bootstate_mark_test(&st, 1);
+    bootstate_trial_begin(&st);
+    assert_int_equal(bootstate_store(&st), 0);
+    memset(&boot, 0, sizeof boot);
+    boot.running = HAL_FLASH_SLOT_B;
+    boot.trial = 1;
+    boot.sec_cnt = 5;
+    strcpy(boot.version, "1.1.0+0");
+    hal_fake_now_ms = 1000;
+    fwboot_init();
+    return 0;
+}
+
+static int turns(const struct fwboot_check *c, int n)
+{
+    uint32_t ms = 0;
+    for (int i = 0; i < n; i++)
+        ms = fwboot_poll(c);
+    return (int)ms;
+}
+
+static void test_trial_confirms_after_the_self_test(void **state)
+{
+    (void)state;
+    turns(&all_good, FWBOOT_TURNS - 1);
+    assert_int_equal(fwboot_status(), FWBOOT_TESTING);
+    assert_string_equal(fwboot_waiting_for(), "the event loop");
+    turns(&all_good, 1);
+    assert_int_equal(fwboot_status(), FWBOOT_CONFIRMED);
+    struct bootstate st;
+    assert_int_equal(bootstate_load(&st), 0);
+    assert_int_equal(st.active, 1);
+    assert_int_equal(st.trial, BOOTSTATE_NONE);
+    assert_int_equal(st.image[1], BOOTSTATE_CONFIRMED);
+    assert_int_equal(st.min_sec_cnt, 5); /* the confirmed image's counter */
+}
+
+/* No DHCP lease, no smart host, nobody at the console: none of them is
+ * asked, so a good image at such a site stays. */
+static void test_passes_without_dhcp_or_console(void **state)
+{
+    (void)state;
+    struct fwboot_check link_only = {1, 1, 1}; /* link up, no address: enough */
+    turns(&link_only, FWBOOT_TURNS);
+    assert_int_equal(fwboot_status(), FWBOOT_CONFIRMED);
+}
+
+static void test_trial_that_cannot_pass_resets_to_revert(void **state)
+{
+    (void)state;
+    struct fwboot_check no_db = {0, 1, 1};
+    turns(&no_db, 100);
+    assert_string_equal(fwboot_waiting_for(), "the database to open");
+    hal_fake_now_ms = 1000 + FWBOOT_TRIAL_MS - 1;
+    turns(&no_db, 1); /* just before the deadline: still waiting */
+    if (setjmp(hal_fake_reset_jmp) == 0) {
+        hal_fake_now_ms += 1;
+        turns(&no_db, 1);
+        fail_msg("the trial did not reset at its deadline");
+    }
+    /* Not confirmed: the boot stage will find the trial begun and revert. */
+    struct bootstate st;
+    assert_int_equal(bootstate_load(&st), 0);
+    assert_int_equal(st.active, 0);
+    assert_int_equal(st.trial, 1);
+    assert_int_equal(st.trial_started, 1);
+}
+
+/* A confirmed image whose link is down stays up (waiting, saying why):
+ * resetting it would not help, and there is nothing to revert to. */
+static void test_confirmed_image_never_resets(void **state)
+{
+    (void)state;
+    hal_fake_flash_reset_all();
+    struct bootstate st;
+    bootstate_default(&st);
+    bootstate_programmed(&st, 0);
+    assert_int_equal(bootstate_store(&st), 0);
+    memset(&boot, 0, sizeof boot);
+    fwboot_init();
+    struct fwboot_check no_link = {1, 0, 1};
+    if (setjmp(hal_fake_reset_jmp) != 0)
+        fail_msg("a confirmed image reset");
+    turns(&no_link, 50);
+    hal_fake_now_ms += 10 * FWBOOT_TRIAL_MS;
+    turns(&no_link, 5);
+    assert_int_equal(fwboot_status(), FWBOOT_TESTING);
+    assert_string_equal(fwboot_waiting_for(), "the network link");
+    /* Once the link comes, it confirms again, without writing flash when
+     * nothing changes (a power cut now would be harmless anyway). */
+    hal_fake_cut_countdown = 0;
+    turns(&all_good, 1);
+    assert_int_equal(fwboot_status(), FWBOOT_CONFIRMED);
+    assert_int_equal(hal_fake_powered_off, 0);
+    hal_fake_power_on();
+}
+
+/* The boot state names another slot than the one running (it cannot
+ * confirm what the boot stage did not start as active or trial). */
+static void test_confirm_refused_for_a_slot_not_on_record(void **state)
+{
+    (void)state;
+    boot.running = HAL_FLASH_SLOT_A;
+    boot.trial = 0;
+    fwboot_init();
+    struct bootstate st;
+    bootstate_load(&st);
+    turns(&all_good, FWBOOT_TURNS); /* A is active but B's trial is on record */
+    assert_int_equal(fwboot_status(), FWBOOT_FAILED);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_trial_confirms_after_the_self_test, setup_trial),
+        cmocka_unit_test_setup(test_passes_without_dhcp_or_console, setup_trial),
+        cmocka_unit_test_setup(test_trial_that_cannot_pass_resets_to_revert, setup_trial),
+        cmocka_unit_test_setup(test_confirmed_image_never_resets, setup_trial),
+        cmocka_unit_test_setup(test_confirm_refused_for_a_slot_not_on_record, setup_trial),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -700,6 +700,13 @@ void console_cancel(struct console *con)
     con->busy_cancel(con, con->busy_ctx);
 }
 
+size_t console_input_room(const struct console *con)
+{
+    if (!con->busy_cancel)
+        return SIZE_MAX;
+    return CONSOLE_TYPEAHEAD - con->ahead_len;
+}
+
 void console_finish(struct console *con)
 {
     command_end(con);

@@ -226,6 +226,11 @@ void console_stream_error(struct console *con, const char *fmt, ...)
 /* Run due steps of a long output; call once per loop turn. Returns 1 when
  * a step could run again at once (do not sleep), 0 otherwise. */
 int console_poll(struct console *con);
+/* Bytes of input the console can take now: what the typeahead has room
+ * for while a command runs, unbounded otherwise. Read no more from the
+ * UART: the rest waits there (and, on a UART with flow control, behind
+ * it), so a paste behind a long output loses nothing. */
+size_t console_input_room(const struct console *con);
 /* 1 while a long output runs (console_stream). */
 int console_is_streaming(const struct console *con);
 /* End what runs as Ctrl-C would (a long output, `smarthost test`); its

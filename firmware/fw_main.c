@@ -132,15 +132,19 @@ static void start_storage(void)
         log_err("db", "queue check failed: %s", db_errmsg(db));
 }
 
-/* Always read the UART: the link behind it also carries the Ethernet
- * frames, so input left unread would stall the network. While a command
- * runs, input goes to the console's typeahead (CONSOLE_TYPEAHEAD). */
+/* Typed input, no more than the console can take: while a command runs
+ * its typeahead is bounded, and a paste beyond it waits in the UART (whose
+ * flow control holds the sender back) instead of being dropped. */
 static void drain_uart(void)
 {
     uint8_t buf[UART_CHUNK];
-    int n;
-    while ((n = hal_uart_read(buf, sizeof buf)) > 0)
+    for (;;) {
+        size_t room = console_input_room(&console);
+        int n = hal_uart_read(buf, room < sizeof buf ? room : sizeof buf);
+        if (n <= 0)
+            break;
         login_input(buf, (size_t)n);
+    }
 }
 
 void fw_main(void)
@@ -203,6 +207,7 @@ void fw_main(void)
         uartq_flush();
         if (console_poll(&console))
             sleep_ms = 0;
+        drain_uart(); /* input left waiting may fit now that an output ended */
         /* Wake at least twice per watchdog period even with no timer due. */
         if (sleep_ms > FW_WATCHDOG_MS / 2)
             sleep_ms = FW_WATCHDOG_MS / 2;

@@ -47,12 +47,20 @@
 #define POWER_OFF_GRACE_MS 1000
 #define MAX_POLLFDS 256
 
+/* Typed input the board holds for the device beyond its UART buffer; when
+ * full the board stops reading the console, and a paste waits in the pty. */
+#define BOARD_RXQ_MAX 65536
+
 struct board {
     char state[PATH_MAX];
     char boot_path[PATH_MAX];
     struct conport con;
     uint64_t con_dropped_logged; /* con.tx_dropped already in board.log */
     uint64_t con_credited;       /* con.tx_gone already given back to the device */
+    /* Typed input for the device, sent as its UART takes it: */
+    uint8_t rxq[BOARD_RXQ_MAX];
+    size_t rxq_len;
+    uint32_t uart_rx_room; /* bytes the device's UART buffer can take now */
     struct slirpnet *net;
     int sigfd;
     pid_t dev_pid;
@@ -291,6 +299,10 @@ static int start_device(struct board *b)
     /* A new device starts with its whole window: what the old one left in
      * the queue is not its to be credited for. */
     b->con_credited = b->con.tx_gone + b->con.tx_len;
+    /* An empty UART buffer; what was typed while no CPU ran is gone, as on
+     * a UART with nothing behind it. */
+    b->uart_rx_room = DEV_UART_RX_WINDOW;
+    b->rxq_len = 0;
     b->started_ms = now_ms();
     b->restart_at_ms = -1;
     write_pid_file(b, pid);
@@ -364,6 +376,8 @@ static void power_off(struct board *b)
 
 /* --- traffic --- */
 
+static void feed_uart(struct board *b);
+
 static void on_device_msg(void *ctx, uint8_t type, const uint8_t *p, size_t len)
 {
     struct board *b = ctx;
@@ -371,6 +385,12 @@ static void on_device_msg(void *ctx, uint8_t type, const uint8_t *p, size_t len)
         slirpnet_send(b->net, p, len); /* counted when the filter drops it */
     else if (type == LINK_UART)
         conport_write(&b->con, p, len);
+    else if (type == LINK_UART_RX_CREDIT && len == 4) {
+        uint32_t n = ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+        b->uart_rx_room = n > DEV_UART_RX_WINDOW - b->uart_rx_room ? DEV_UART_RX_WINDOW
+                                                                    : b->uart_rx_room + n;
+        feed_uart(b);
+    }
 }
 
 static void on_slirp_frame(void *ctx, const uint8_t *frame, size_t len)
@@ -411,15 +431,34 @@ static void device_writable(struct board *b)
     b->txq_off = 0;
 }
 
+/* Typed input goes to the device no faster than its UART buffer empties
+ * (LINK_UART_RX_CREDIT), like a UART with RTS/CTS. */
+static void feed_uart(struct board *b)
+{
+    while (b->rxq_len && b->uart_rx_room && b->dev_fd >= 0) {
+        size_t n = b->rxq_len;
+        if (n > b->uart_rx_room)
+            n = b->uart_rx_room;
+        if (n > LINK_PAYLOAD_MAX)
+            n = LINK_PAYLOAD_MAX;
+        if (queue_to_device(b, LINK_UART, b->rxq, n) != 0)
+            return; /* the link queue is full: next turn */
+        b->uart_rx_room -= (uint32_t)n;
+        memmove(b->rxq, b->rxq + n, b->rxq_len - n);
+        b->rxq_len -= n;
+    }
+}
+
 static void console_readable(struct board *b)
 {
-    uint8_t buf[1024];
     int quit = 0;
-    int n = conport_read(&b->con, buf, sizeof buf, &quit);
+    size_t room = sizeof b->rxq - b->rxq_len;
+    if (!room)
+        return; /* a hangup seen while full: read once there is room */
+    int n = conport_read(&b->con, b->rxq + b->rxq_len, room < 1024 ? room : 1024, &quit);
     if (n > 0)
-        for (int off = 0; off < n; off += LINK_PAYLOAD_MAX)
-            queue_to_device(b, LINK_UART, buf + off,
-                            (size_t)(n - off) > LINK_PAYLOAD_MAX ? LINK_PAYLOAD_MAX : (size_t)(n - off));
+        b->rxq_len += (size_t)n;
+    feed_uart(b);
     if (quit)
         b->quit = 1;
 }
@@ -444,7 +483,9 @@ static int run(struct board *b)
                 return 1;
         size_t n = 0;
         pfds[n++] = (struct pollfd){.fd = b->sigfd, .events = POLLIN};
-        pfds[n++] = (struct pollfd){.fd = b->con.in_fd, .events = POLLIN};
+        /* A full input queue is not read: the pty holds the rest. */
+        pfds[n++] = (struct pollfd){.fd = b->con.in_fd,
+                                    .events = b->rxq_len < sizeof b->rxq ? POLLIN : 0};
         pfds[n++] = (struct pollfd){.fd = b->dev_fd,
                                     .events = (short)(POLLIN | (b->txq_len ? POLLOUT : 0))};
         int timeout = -1;

@@ -17,7 +17,7 @@
 /* RX ring of whole frames; a full ring drops, as a MAC with no free
  * descriptors does. 256 frames hold a full TCP window for several sessions. */
 #define RX_FRAMES 256
-#define UART_RX_BYTES 16384 /* a pasted script of a few hundred lines; more waits in the socket */
+#define UART_RX_BYTES DEV_UART_RX_WINDOW /* the board sends no more than this ahead */
 /* Console bytes sent and not yet credited back by the board (LINK_UART_CREDIT)
  * that hal_uart_tx_room() allows: what a UART's FIFO and line would hold.
  * About a screenful; the terminal's pace sets the rest. */
@@ -31,6 +31,8 @@ static unsigned rx_head, rx_tail; /* head: next to read; tail: next free */
 
 static uint8_t uart_rx[UART_RX_BYTES];
 static size_t uart_head, uart_count;
+static int uart_fresh; /* bytes arrived since the firmware last read: an event */
+static uint64_t uart_overrun; /* bytes past the window (a board bug): dropped */
 static uint64_t uart_sent, uart_credited; /* console bytes out; credited back */
 
 static struct link_decoder decoder;
@@ -51,8 +53,11 @@ static void on_message(void *ctx, uint8_t type, const uint8_t *payload, size_t l
         memcpy(rx_ring[rx_tail % RX_FRAMES].data, payload, len);
         rx_tail++;
     } else if (type == LINK_UART) {
-        for (size_t i = 0; i < len && uart_count < UART_RX_BYTES; i++, uart_count++)
+        size_t i = 0;
+        for (; i < len && uart_count < UART_RX_BYTES; i++, uart_count++)
             uart_rx[(uart_head + uart_count) % UART_RX_BYTES] = payload[i];
+        uart_overrun += len - i;
+        uart_fresh = 1;
     } else if (type == LINK_UART_CREDIT && len == 4) {
         uart_credited += ((uint32_t)payload[0] << 24) | ((uint32_t)payload[1] << 16) |
                          ((uint32_t)payload[2] << 8) | payload[3];
@@ -66,24 +71,18 @@ static void on_message(void *ctx, uint8_t type, const uint8_t *payload, size_t l
     }
 }
 
-/* Read what the socket holds without blocking; stop early when the rings
- * are full so the socket buffer (and the board's queue behind it), not our
- * memory, absorbs a burst. A read never takes more bytes than the UART
- * ring has room for, less one whole message: the decoder may already hold
- * the start of a message (up to LINK_MSG_MAX bytes) that this read
- * completes. So even if every byte were UART payload it fits, and a pasted
- * script is held back, like a UART with flow control, not cut. */
+/* Read what the socket holds without blocking; stop early when the frame
+ * ring is full so the socket buffer (and the board's queue behind it), not
+ * our memory, absorbs a burst. Typed bytes always fit: the board sends no
+ * more than the UART ring has room for (DEV_UART_RX_WINDOW, credited back
+ * as the firmware reads), so unread input never holds up a frame. */
 static int pump(void)
 {
     uint8_t buf[16384];
     for (;;) {
-        size_t room = UART_RX_BYTES - uart_count;
-        if (rx_tail - rx_head == RX_FRAMES || room <= LINK_MSG_MAX)
+        if (rx_tail - rx_head == RX_FRAMES)
             return 0;
-        size_t want = room - LINK_MSG_MAX;
-        if (want > sizeof buf)
-            want = sizeof buf;
-        ssize_t n = recv(DEV_LINK_FD, buf, want, MSG_DONTWAIT);
+        ssize_t n = recv(DEV_LINK_FD, buf, sizeof buf, MSG_DONTWAIT);
         if (n > 0) {
             if (link_decoder_feed(&decoder, buf, (size_t)n, on_message, NULL) != 0)
                 return link_failed = HAL_EIO;
@@ -103,8 +102,8 @@ int hal_event_wait(uint32_t timeout_ms)
 {
     if (link_failed)
         return link_failed;
-    if (rx_tail != rx_head || uart_count)
-        return 1;
+    if (rx_tail != rx_head || uart_fresh)
+        return 1; /* input the firmware left unread is not news */
     struct pollfd pfd = {.fd = DEV_LINK_FD, .events = POLLIN};
     int rc = poll(&pfd, 1, timeout_ms > 60000 ? 60000 : (int)timeout_ms);
     if (rc < 0 && errno != EINTR)
@@ -146,6 +145,11 @@ int hal_uart_read(void *buf, size_t cap)
         out[n++] = uart_rx[uart_head];
         uart_head = (uart_head + 1) % UART_RX_BYTES;
         uart_count--;
+    }
+    uart_fresh = 0;
+    if (n) { /* room for as many more typed bytes */
+        uint8_t be[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
+        send_msg(LINK_UART_RX_CREDIT, be, sizeof be);
     }
     return (int)n;
 }

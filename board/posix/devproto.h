@@ -9,6 +9,11 @@
 #define DEV_LINK_FD 3            /* the link socket in the device process */
 #define DEV_EXIT_RESET 100       /* exit status of hal_reset(): a software reset */
 #define DEV_EXIT_HALT 101        /* the boot stage found nothing to run */
+/* Typed bytes the device's UART buffer holds: the board sends no more
+ * than this ahead of what the device has taken (LINK_UART_RX_CREDIT), so
+ * input never blocks the link's Ethernet frames; the rest waits in the
+ * board, then in the pty (flow control to whoever types or pastes). */
+#define DEV_UART_RX_WINDOW 16384
 #define DEV_ENV_STATE "SHR_STATE"             /* the state directory (flash files) */
 #define DEV_ENV_RESET_CAUSE "SHR_RESET_CAUSE" /* enum hal_reset_cause, decimal */
 #define DEV_ENV_BOOT_COUNT "SHR_BOOT_COUNT"   /* starts since power-on, decimal */

@@ -6,7 +6,7 @@
 static int type_known(uint8_t type)
 {
     return type == LINK_ETH || type == LINK_UART || type == LINK_NIC_STATS ||
-           type == LINK_UART_CREDIT;
+           type == LINK_UART_CREDIT || type == LINK_UART_RX_CREDIT;
 }
 
 size_t link_encode(uint8_t *out, size_t cap, uint8_t type, const void *payload, size_t len)

@@ -17,6 +17,8 @@ enum link_type {
     LINK_NIC_STATS = 3, /* board -> device: u64 BE count of egress frames dropped */
     LINK_UART_CREDIT = 4, /* board -> device: u32 BE count of console bytes that left the
                            * board (given to the terminal, or dropped with nobody reading) */
+    LINK_UART_RX_CREDIT = 5, /* device -> board: u32 BE count of typed bytes the firmware
+                              * took from its UART buffer: room for as many more */
 };
 
 #define LINK_HDR_LEN 4

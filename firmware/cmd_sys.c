@@ -213,7 +213,7 @@ static int cmd_reboot(struct console *con, int argc, char **argv)
     (void)argv;
     if (argc != 0)
         return console_usage(con);
-    console_printf(con, "rebooting\n");
+    console_printf(con, "ok: rebooting\n");
     log_info("sys", "reboot requested from the console");
     console_finish(con); /* the answer reaches the line before the reset */
     hal_reset();

@@ -145,6 +145,31 @@ class JsonModeTest(unittest.TestCase):
                               [SMARTHOST_PASSWORD, SMARTHOST_PASSWORD])
         self.assertRegex(out, r'^\{"ok":true,"message":"smart host \d+ added for other.example"')
 
+    def test_every_command_form_answers_one_object(self):
+        """Every command in `help`, typed bare (most then answer a usage
+        error), prints exactly one JSON object. The ones that end the
+        session or restart the device are covered on their own."""
+        self.json_on()
+        forms = self.sim.cmd_json("help")["commands"]
+        self.assertGreater(len(forms), 30)
+        skip = {"reboot", "factory-reset", "logout", "passwd"}
+        ran = 0
+        for form in forms:
+            if form["command"] in skip:
+                continue
+            line = form["command"] + (" " + form["sub"] if "sub" in form else "")
+            obj = self.sim.cmd_json(line, timeout=20)
+            self.assertTrue(obj, line)
+            ran += 1
+        self.assertGreater(ran, 28)
+
+    def test_reboot_answers_before_it_restarts(self):
+        self.json_on()
+        self.sim.send("reboot\r")
+        self.sim.expect(r'reboot\r\n\{"ok":true,"message":"rebooting"\}\r\n')
+        self.sim.wait_prompt(timeout=20)  # the driver logs in again
+        self.assertTrue(self.sim.cmd_ok("version").startswith("Smart Host Relay "))
+
     def test_errors_are_objects(self):
         self.json_on()
         self.assertEqual(self.sim.cmd_json("domain add not..valid"),

@@ -76,6 +76,7 @@ struct board {
     unsigned quick_crashes;
     int clock_unset; /* --clock-unset: the device has no RTC (wall clock at 1970) */
     int recovery;    /* --recovery: the button is held at power-on (first start only) */
+    long flash_cut;  /* --flash-cut-after N: power fails at that flash op (first start only) */
     int quit;
 };
 
@@ -284,6 +285,11 @@ static int start_device(struct board *b)
             setenv(DEV_ENV_CLOCK_UNSET, "1", 1);
         if (b->recovery)
             setenv(DEV_ENV_RECOVERY, "1", 1);
+        if (b->flash_cut >= 0) {
+            char n[24];
+            snprintf(n, sizeof n, "%ld", b->flash_cut);
+            setenv(DEV_ENV_FLASH_CUT, n, 1);
+        }
         execl(b->boot_path, "relay-boot", (char *)NULL);
         _exit(127);
     }
@@ -293,6 +299,7 @@ static int start_device(struct board *b)
     /* The button is read at power-on only: a reset after it (e.g. the
      * factory reset it allows) boots normally. */
     b->recovery = 0;
+    b->flash_cut = -1; /* the power fails once */
     fcntl(b->dev_fd, F_SETFL, fcntl(b->dev_fd, F_GETFL) | O_NONBLOCK);
     link_decoder_init(&b->dec);
     b->txq_off = b->txq_len = 0;
@@ -319,6 +326,8 @@ static void device_gone(struct board *b, int status)
     b->txq_off = b->txq_len = 0;
     if (WIFEXITED(status) && WEXITSTATUS(status) == DEV_EXIT_RESET)
         b->next_cause = HAL_RESET_SOFTWARE;
+    else if (WIFEXITED(status) && WEXITSTATUS(status) == DEV_EXIT_POWER_CUT)
+        b->next_cause = HAL_RESET_POWER_ON; /* the power came back */
     else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
         b->next_cause = HAL_RESET_WATCHDOG;
     else
@@ -533,7 +542,7 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: relay-board [--state DIR] [--net slirp] [--smtp-port N]\n"
             "                   [--console stdio|pty] [--image FILE] [--boot FILE]\n"
-            "                   [--clock-unset] [--recovery]\n");
+            "                   [--clock-unset] [--recovery] [--flash-cut-after N]\n");
 }
 
 int main(int argc, char **argv)
@@ -548,8 +557,10 @@ int main(int argc, char **argv)
         {"smtp-port", required_argument, NULL, 'p'}, {"console", required_argument, NULL, 'c'},
         {"image", required_argument, NULL, 'i'}, {"boot", required_argument, NULL, 'b'},
         {"clock-unset", no_argument, NULL, 'u'}, {"recovery", no_argument, NULL, 'r'},
+        {"flash-cut-after", required_argument, NULL, 'f'},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     int opt;
+    b.flash_cut = -1;
     while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (opt) {
         case 's': state = optarg; break;
@@ -559,6 +570,13 @@ int main(int argc, char **argv)
         case 'b': boot = optarg; break;
         case 'u': b.clock_unset = 1; break;
         case 'r': b.recovery = 1; break;
+        case 'f': {
+            char *end;
+            b.flash_cut = strtol(optarg, &end, 10);
+            if (*end || b.flash_cut < 0)
+                return die("--flash-cut-after must be a count of flash operations");
+            break;
+        }
         case 'p': {
             char *end;
             smtp_port = strtol(optarg, &end, 10);

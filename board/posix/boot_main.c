@@ -108,6 +108,7 @@ static void run_verified(int slot, int trial)
     setenv(DEV_ENV_TRIAL, trial ? "1" : "0", 1);
     setenv(DEV_ENV_IMAGE_VERSION, version, 1);
     setenv(DEV_ENV_SEC_CNT, sec_cnt, 1);
+    flashhal_cut_to_env();
     char *argv[] = {"relay-fw", NULL};
     fexecve(fd, argv, environ);
     close(fd); /* only reached when exec failed */
@@ -120,6 +121,7 @@ int main(void)
     if (!state || flashparts_open(&flash, state, err, sizeof err) != 0)
         return halt(state ? err : "no state directory");
     flashhal_attach(&flash);
+    flashhal_cut_from_env();
     struct bootstate before, st;
     bootstate_load(&before);
     struct bootflow_ops ops = {verify_slot, NULL};

@@ -60,6 +60,7 @@ int dev_hal_init(char *err, size_t errlen)
     if (flashparts_open(&flash, state_dir, err, errlen) != 0)
         return -1;
     flashhal_attach(&flash);
+    flashhal_cut_from_env();
     flash_ready = 1;
     unsigned long cause = env_number(DEV_ENV_RESET_CAUSE, HAL_RESET_POWER_ON);
     reset_cause = cause <= HAL_RESET_FAULT ? (enum hal_reset_cause)cause : HAL_RESET_FAULT;

@@ -9,6 +9,7 @@
 #define DEV_LINK_FD 3            /* the link socket in the device process */
 #define DEV_EXIT_RESET 100       /* exit status of hal_reset(): a software reset */
 #define DEV_EXIT_HALT 101        /* the boot stage found nothing to run */
+#define DEV_EXIT_POWER_CUT 102   /* a power cut injected into flash (--flash-cut-after) */
 /* Typed bytes the device's UART buffer holds: the board sends no more
  * than this ahead of what the device has taken (LINK_UART_RX_CREDIT), so
  * input never blocks the link's Ethernet frames; the rest waits in the
@@ -23,6 +24,7 @@
 #define DEV_ENV_SEC_CNT "SHR_IMAGE_SEC_CNT"       /* set by the boot stage: its counter */
 #define DEV_ENV_CLOCK_UNSET "SHR_CLOCK_UNSET" /* "1": no RTC, the wall clock starts at 1970 */
 #define DEV_ENV_RECOVERY "SHR_RECOVERY"     /* "1": recovery requested at this power-on */
+#define DEV_ENV_FLASH_CUT "SHR_FLASH_CUT_AFTER" /* tests: power fails at this flash op */
 #define DEV_SECRET_FILE "device-secret"      /* the unit's OTP secret, made at first power-on */
 #define DEV_PID_FILE "device.pid"            /* pid of the running device, for tests */
 

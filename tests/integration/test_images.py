@@ -158,6 +158,36 @@ class BootStageTest(unittest.TestCase):
         self.assertIn("last     slot B: its trial boot reset before it confirmed itself "
                       "(1 revert in all)", status)
 
+    def test_power_cuts_during_a_trial_sampled(self):
+        """The power fails at a handful of flash operations of a trial boot
+        (tools/sim --flash-cut-after): the boot stage's "trial started"
+        record (ops 0, 1), the firmware's confirm (ops 2, 3). After each
+        the device boots a verified image: a cut before the trial is on
+        record retries it (B confirms), a cut during the confirm reverts to
+        A (B never confirmed). The in-process sweep (test_bootflow) covers
+        every operation; this checks the real processes agree."""
+        expected = {0: "B", 1: "B", 2: "A", 3: "A"}
+        for cut, slot in expected.items():
+            with self.subTest(cut=cut):
+                sim = Sim()
+                try:
+                    sim.start()
+                    sim.stop()
+                    write_flash(sim.state_dir, "flash-slot-b.bin", self.good)
+                    write_flash(sim.state_dir, "flash-bootctl.bin",
+                                boot_state_record(active=0, images=[2, 1], trial=1))
+                    sim.extra_args = ["--no-flash", "--flash-cut-after", str(cut)]
+                    sim.start(timeout=30)
+                    sim.wait_for(lambda: "state    confirmed" in sim.cmd_ok("fw status"),
+                                 timeout=20, what="a confirmed image")
+                    status = sim.cmd_ok("fw status")
+                    self.assertRegex(status, r"^running  slot %s, " % slot)
+                    self.assertIn("slot %s   confirmed, active" % slot, status)
+                    if slot == "A":
+                        self.assertIn("slot B   bad", status)
+                finally:
+                    sim.close()
+
     def test_nothing_verifies_the_device_says_so_and_waits(self):
         sim = self.sim
         sim.start()

@@ -17,20 +17,24 @@ static int check(const struct bootflow_ops *ops, const struct bootstate *st, int
     return -1;
 }
 
-/* A trial is due: revert one that began, or verify and begin it. Returns 1
- * when the trial slot is to start, 0 to go on with the active slot. */
+/* A trial is due: revert one that began (when the active slot can run:
+ * otherwise the trial is the only image left and runs again), or verify
+ * and begin it. Returns 1 when the trial slot is to start, 0 to go on with
+ * the active slot. */
 static int trial(const struct bootflow_ops *ops, struct bootstate *st)
 {
     char note[BOOTSTATE_NOTE_MAX + 1];
     int slot = st->trial;
+    uint32_t sec_cnt;
     if (st->trial_started) {
+        if (check(ops, st, st->active, &sec_cnt, note, sizeof note) != 0)
+            return check(ops, st, slot, &sec_cnt, note, sizeof note) == 0;
         snprintf(note, sizeof note, "slot %c: its trial boot reset before it confirmed itself",
                  bootstate_slot_letter(slot));
         bootstate_revert(st, note);
         bootstate_store(st); /* if this fails the next boot reverts again */
         return 0;
     }
-    uint32_t sec_cnt;
     if (check(ops, st, slot, &sec_cnt, note, sizeof note) != 0) {
         bootstate_refused(st, slot, note);
         bootstate_store(st);
@@ -44,13 +48,41 @@ static int trial(const struct bootflow_ops *ops, struct bootstate *st)
     return 1;
 }
 
+/* No record to go by (never programmed, or no copy intact): of the images
+ * that verify, the one with the highest security counter runs, and its
+ * counter becomes the minimum — a damaged record must not reopen the door
+ * to an older image. */
+static int unrecorded(const struct bootflow_ops *ops, struct bootstate *st,
+                      struct bootflow_choice *out, char *why, size_t whylen)
+{
+    char notes[BOOTSTATE_SLOTS][BOOTSTATE_NOTE_MAX + 1] = {"", ""};
+    uint32_t cnt[BOOTSTATE_SLOTS];
+    int best = -1;
+    bootstate_default(st);
+    for (int slot = 0; slot < BOOTSTATE_SLOTS; slot++)
+        if (check(ops, st, slot, &cnt[slot], notes[slot], sizeof notes[slot]) == 0 &&
+            (best < 0 || cnt[slot] > cnt[best]))
+            best = slot;
+    if (best < 0) {
+        snprintf(why, whylen, "no slot holds an image that may run: %s; %s", notes[0], notes[1]);
+        return -1;
+    }
+    bootstate_programmed(st, best);
+    st->min_sec_cnt = cnt[best];
+    snprintf(st->note, sizeof st->note, "boot state rebuilt: slot %c (highest security counter)",
+             bootstate_slot_letter(best));
+    bootstate_store(st);
+    out->slot = best;
+    out->trial = 0;
+    return 0;
+}
+
 int bootflow_choose(const struct bootflow_ops *ops, struct bootstate *st,
                     struct bootflow_choice *out, char *why, size_t whylen)
 {
-    /* Without a record (never programmed, or both copies damaged) nothing
-     * is known: any slot whose image verifies may run. */
-    int known = bootstate_load(st) == 0;
-    if (known && st->trial != BOOTSTATE_NONE && trial(ops, st)) {
+    if (bootstate_load(st) != BOOTSTATE_LOADED)
+        return unrecorded(ops, st, out, why, whylen);
+    if (st->trial != BOOTSTATE_NONE && trial(ops, st)) {
         out->slot = st->trial;
         out->trial = 1;
         return 0;
@@ -59,7 +91,7 @@ int bootflow_choose(const struct bootflow_ops *ops, struct bootstate *st,
     int first = st->active;
     for (int i = 0; i < BOOTSTATE_SLOTS; i++) {
         int slot = i == 0 ? first : other(first);
-        if (known && slot != st->active && st->image[slot] != BOOTSTATE_CONFIRMED) {
+        if (slot != st->active && st->image[slot] != BOOTSTATE_CONFIRMED) {
             snprintf(notes[slot], sizeof notes[slot], "slot %c: %s, not a confirmed image",
                      bootstate_slot_letter(slot),
                      bootstate_image_name((enum bootstate_image)st->image[slot]));
@@ -68,14 +100,9 @@ int bootflow_choose(const struct bootflow_ops *ops, struct bootstate *st,
         uint32_t sec_cnt;
         if (check(ops, st, slot, &sec_cnt, notes[slot], sizeof notes[slot]) != 0)
             continue;
-        if (slot != st->active || !known) {
+        if (slot != st->active) {
             struct bootstate next = *st;
-            if (!known) {
-                bootstate_default(&next);
-                bootstate_programmed(&next, slot); /* what verifies is all we know */
-            }
-            if (slot != next.active)
-                bootstate_switch_active(&next, slot, notes[other(slot)]);
+            bootstate_switch_active(&next, slot, notes[other(slot)]);
             if (bootstate_store(&next) == 0)
                 *st = next;
         }

@@ -24,7 +24,9 @@
 #define BOOTFLOW_WHY_MAX 256
 
 struct bootflow_ops {
-    /* Check `slot`'s image; 0 with its security counter, or -1 with why. */
+    /* Check `slot`'s image; 0 with its security counter, or -1 with why.
+     * The board keeps each slot's last checked copy: the slot chosen is
+     * started from that copy, never read again. */
     int (*verify)(void *ctx, int slot, uint32_t min_sec_cnt, uint32_t *sec_cnt, char *err,
                   size_t errlen);
     void *ctx;

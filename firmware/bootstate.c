@@ -39,12 +39,13 @@ static int sane(const struct bootstate *st)
     return 1;
 }
 
-int bootstate_load(struct bootstate *st)
+enum bootstate_load_rc bootstate_load(struct bootstate *st)
 {
     uint8_t flags, p[P_LEN];
     bootstate_default(st);
-    if (nvrec_load(&spec, &flags, p) != NVREC_OK)
-        return -1;
+    enum nvrec_status got = nvrec_load(&spec, &flags, p);
+    if (got != NVREC_OK)
+        return got == NVREC_EMPTY ? BOOTSTATE_UNWRITTEN : BOOTSTATE_DAMAGED;
     struct bootstate s;
     s.active = p[P_ACTIVE];
     s.trial = p[P_TRIAL];
@@ -55,9 +56,9 @@ int bootstate_load(struct bootstate *st)
     memcpy(s.note, p + P_NOTE, sizeof s.note);
     s.note[BOOTSTATE_NOTE_MAX] = '\0';
     if (!sane(&s))
-        return -1;
+        return BOOTSTATE_DAMAGED;
     *st = s;
-    return 0;
+    return BOOTSTATE_LOADED;
 }
 
 int bootstate_store(const struct bootstate *st)

@@ -36,9 +36,14 @@ struct bootstate {
 
 /* A device never programmed: slot A active, nothing known about either. */
 void bootstate_default(struct bootstate *st);
-/* Read the record; a missing or damaged record gives the default and -1
- * (the boot stage then verifies what it finds, nothing more). */
-int bootstate_load(struct bootstate *st);
+enum bootstate_load_rc {
+    BOOTSTATE_LOADED = 0,
+    BOOTSTATE_UNWRITTEN = 1, /* never written: a device never programmed */
+    BOOTSTATE_DAMAGED = -1,  /* written, but no copy intact (or impossible values) */
+};
+/* Read the record; without one, *st is the default (the boot stage then
+ * goes by what verifies: bootflow.h). */
+enum bootstate_load_rc bootstate_load(struct bootstate *st);
 /* Write the record; 0 or -1 (the previous record stays). */
 int bootstate_store(const struct bootstate *st);
 

@@ -86,7 +86,7 @@ static int cmd_fw_status(struct console *con, int argc, char **argv)
     if (hal_bootctl_state(&boot) != 0)
         return console_error(con, "cannot read the boot state");
     struct bootstate st;
-    int known = bootstate_load(&st) == 0;
+    int known = bootstate_load(&st) == BOOTSTATE_LOADED;
     char running = boot.running == HAL_FLASH_SLOT_B ? 'B' : 'A';
     const char *waiting = fwboot_waiting_for();
     struct jsonw *j = console_json(con);

@@ -199,7 +199,7 @@ void fw_main(void)
         uint32_t login_ms = login_poll(); /* a password hash runs a slice per turn */
         if (login_ms < sleep_ms)
             sleep_ms = login_ms;
-        struct fwboot_check check = {cfg_db() != NULL, fwnet_link_up(), inbound_listening()};
+        struct fwboot_check check = {cfg_db() != NULL, fwnet_netif_up(), inbound_listening()};
         uint32_t boot_ms = fwboot_poll(&check); /* confirm this image once it works */
         if (boot_ms < sleep_ms)
             sleep_ms = boot_ms;

@@ -9,9 +9,16 @@
 #include "hal_reset.h"
 #include "log.h"
 
+/* A failed confirm (a flash write) is tried again this much later; a trial
+ * that still cannot confirm by its deadline resets, and so reverts now
+ * rather than at some later, unrelated reset. */
+#define CONFIRM_RETRY_MS 5000u
+
 static struct {
     struct hal_boot_state boot;
     uint32_t started_ms;
+    uint32_t retry_at_ms; /* a confirm failed: not before this */
+    int retrying;
     uint32_t turns;
     enum fwboot_status status;
     char waiting[64];
@@ -21,6 +28,7 @@ void fwboot_init(void)
 {
     fb.status = FWBOOT_TESTING;
     fb.turns = 0;
+    fb.retrying = 0;
     fb.started_ms = hal_clock_ms();
     fb.waiting[0] = '\0';
     if (hal_bootctl_state(&fb.boot) != 0)
@@ -47,7 +55,13 @@ static void confirm(void)
 {
     int slot = fb.boot.running == HAL_FLASH_SLOT_B ? 1 : 0;
     struct bootstate st, next;
-    bootstate_load(&st);
+    if (bootstate_load(&st) != BOOTSTATE_LOADED) {
+        /* The boot stage always leaves a record; without one, writing the
+         * defaults would only make things up. */
+        log_err("fw", "no boot state record to confirm slot %c in", bootstate_slot_letter(slot));
+        fb.status = FWBOOT_FAILED;
+        return;
+    }
     next = st;
     if (bootstate_confirm(&next, slot, fb.boot.sec_cnt) != 0) {
         log_err("fw", "slot %c cannot confirm itself (the boot state names another slot)",
@@ -58,9 +72,14 @@ static void confirm(void)
     int changed = next.active != st.active || next.trial != st.trial ||
                   next.image[slot] != st.image[slot] || next.min_sec_cnt != st.min_sec_cnt;
     if (changed && bootstate_store(&next) != 0) {
-        log_err("fw", "slot %c: the boot state could not be written; not confirmed",
-                bootstate_slot_letter(slot));
-        fb.status = FWBOOT_FAILED;
+        log_err("fw", "slot %c: the boot state could not be written; not confirmed%s",
+                bootstate_slot_letter(slot), fb.boot.trial ? " (trying again)" : "");
+        if (fb.boot.trial) { /* the deadline still applies */
+            fb.retrying = 1;
+            fb.retry_at_ms = hal_clock_ms() + CONFIRM_RETRY_MS;
+        } else {
+            fb.status = FWBOOT_FAILED;
+        }
         return;
     }
     fb.status = FWBOOT_CONFIRMED;
@@ -74,14 +93,19 @@ uint32_t fwboot_poll(const struct fwboot_check *check)
     if (fb.status != FWBOOT_TESTING)
         return UINT32_MAX;
     fb.turns++;
+    uint32_t now = hal_clock_ms();
     const char *why = missing(check);
+    if (!why && fb.retrying && (int32_t)(now - fb.retry_at_ms) < 0)
+        why = "the boot state to be written";
     if (!why) {
         fb.waiting[0] = '\0';
         confirm();
-        return UINT32_MAX;
+        if (fb.status != FWBOOT_TESTING)
+            return UINT32_MAX;
+        why = "the boot state to be written";
     }
     snprintf(fb.waiting, sizeof fb.waiting, "%s", why);
-    uint32_t elapsed = hal_clock_ms() - fb.started_ms;
+    uint32_t elapsed = now - fb.started_ms;
     if (fb.boot.trial && elapsed >= FWBOOT_TRIAL_MS) {
         log_err("fw", "trial image failed its self-test (waited %lu s for %s): resetting "
                       "to revert", (unsigned long)(elapsed / 1000), why);

@@ -2,7 +2,7 @@
  * image once a local self-test passes.
  *
  * The self-test asks only what this unit decides on its own: the database
- * opened, the network interface is up, the SMTP listener is bound, and the
+ * opened, the network interface is configured up, the SMTP listener is bound, and the
  * event loop keeps turning. It never waits for a DHCP lease, a reachable
  * smart host or someone at the console: a good image at a site without
  * DHCP must not revert. A trial image that has not passed within
@@ -20,7 +20,7 @@
 
 struct fwboot_check {
     int db_open;        /* the database opened (and migrated) */
-    int netif_up;       /* the Ethernet link is up (an address is not needed) */
+    int netif_up;       /* the interface is up (neither a cable nor an address needed) */
     int smtp_listening; /* port 25 is bound and listening */
 };
 

@@ -245,7 +245,7 @@ int fwnet_ready(void)
     return netif_is_link_up(&eth_netif) && !ip4_addr_isany_val(*netif_ip4_addr(&eth_netif));
 }
 
-int fwnet_link_up(void) { return netif_is_link_up(&eth_netif); }
+int fwnet_netif_up(void) { return netif_is_up(&eth_netif); }
 
 void fwnet_status(struct fwnet_status *st)
 {

@@ -45,8 +45,9 @@ void fwnet_status(struct fwnet_status *st);
 /* 1 when the link is up and the interface has an address: connections
  * can be opened. Cheap, for every loop turn. */
 int fwnet_ready(void);
-/* 1 when the Ethernet link is up (with or without an address). */
-int fwnet_link_up(void);
+/* 1 when the network interface is configured up (cable and address not
+ * needed: a self-test on the bench, or at a site without DHCP, passes). */
+int fwnet_netif_up(void);
 
 int fwnet_use_dhcp(void);
 /* Static address; mask must be contiguous. Returns 0 or -1. */

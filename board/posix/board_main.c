@@ -182,7 +182,7 @@ static int load_image(const char *state, const char *image)
     struct bootstate st;
     flashhal_attach(&flash);
     int state_rc = 0;
-    if (rc >= 0 && (bootstate_load(&st) != 0 || rc == 1)) {
+    if (rc >= 0 && (bootstate_load(&st) != BOOTSTATE_LOADED || rc == 1)) {
         bootstate_programmed(&st, 0);
         state_rc = bootstate_store(&st);
     }
@@ -492,9 +492,10 @@ static int run(struct board *b)
                 return 1;
         size_t n = 0;
         pfds[n++] = (struct pollfd){.fd = b->sigfd, .events = POLLIN};
-        /* A full input queue is not read: the pty holds the rest. */
-        pfds[n++] = (struct pollfd){.fd = b->con.in_fd,
-                                    .events = b->rxq_len < sizeof b->rxq ? POLLIN : 0};
+        /* A full input queue is not read: the pty holds the rest (and a
+         * hangup waits too: polling it would spin). */
+        pfds[n++] = (struct pollfd){.fd = b->rxq_len < sizeof b->rxq ? b->con.in_fd : -1,
+                                    .events = POLLIN};
         pfds[n++] = (struct pollfd){.fd = b->dev_fd,
                                     .events = (short)(POLLIN | (b->txq_len ? POLLOUT : 0))};
         int timeout = -1;
@@ -526,6 +527,7 @@ static int run(struct board *b)
         }
         conport_flush(&b->con);
         report_uart_credit(b);
+        feed_uart(b); /* input held back while the link queue was full */
         if (b->dev_fd >= 0 && b->txq_len)
             device_writable(b);
         if (b->con.tx_dropped != b->con_dropped_logged) {

@@ -123,12 +123,18 @@ int main(void)
     flashhal_attach(&flash);
     flashhal_cut_from_env();
     struct bootstate before, st;
-    bootstate_load(&before);
+    enum bootstate_load_rc record = bootstate_load(&before);
     struct bootflow_ops ops = {verify_slot, NULL};
     struct bootflow_choice choice;
     char why[BOOTFLOW_WHY_MAX];
     if (bootflow_choose(&ops, &st, &choice, why, sizeof why) != 0)
         return halt(why);
+    if (record == BOOTSTATE_DAMAGED) {
+        char line[200];
+        snprintf(line, sizeof line, "\r\nboot: the boot state record was damaged; %s\r\n",
+                 st.note);
+        uart_say(line);
+    }
     if (st.reverts != before.reverts) {
         char line[200];
         snprintf(line, sizeof line, "\r\nboot: %s; reverted to slot %c\r\n", st.note,

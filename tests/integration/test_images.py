@@ -188,6 +188,29 @@ class BootStageTest(unittest.TestCase):
                 finally:
                     sim.close()
 
+    def test_damaged_boot_record_keeps_the_newest_image(self):
+        """Both copies of the boot state unreadable (bit rot, not a power
+        cut): the image with the highest security counter runs and its
+        counter becomes the minimum, so the older one cannot come back."""
+        sim = self.sim
+        newer = os.path.join(self.tmp.name, "sc5.img")
+        subprocess.run([FWSIGN, "sign", "--key", os.path.join(BUILD, "keys", "dev-p256.pem"),
+                        "--version", "0.2.0", "--security-counter", "5", "--board", "posix",
+                        ELF, newer], check=True)
+        sim.start()
+        sim.stop()
+        with open(newer, "rb") as f:
+            write_flash(sim.state_dir, "flash-slot-b.bin", f.read())
+        write_flash(sim.state_dir, "flash-bootctl.bin", b"\x00" * 16 + b"\xff" * (SECTOR - 16)
+                    + b"\x00" * 16)
+        sim.extra_args = ["--no-flash"]
+        boot = sim.start()
+        self.assertIn("boot: the boot state record was damaged; boot state rebuilt: slot B "
+                      "(highest security counter)", boot)
+        status = sim.cmd_ok("fw status")
+        self.assertRegex(status, r"^running  slot B, .*image 0\.2\.0\+0 \(security counter 5\)")
+        self.assertIn("minimum  security counter 5", status)
+
     def test_nothing_verifies_the_device_says_so_and_waits(self):
         sim = self.sim
         sim.start()

@@ -268,6 +268,48 @@ static void test_never_an_unconfirmed_or_downgraded_fallback(void **state)
     assert_non_null(strstr(why, "slot B refused: security counter below the minimum"));
 }
 
+/* A record damaged (bit rot, a bug, an erase) must not reopen the door to
+ * an older image: of what verifies, the highest counter runs and becomes
+ * the minimum. */
+static void test_damaged_record_keeps_the_newest(void **state)
+{
+    (void)state;
+    slot_cnt[A] = 1;
+    slot_cnt[B] = 5;
+    store(&(struct st){B, N, 0, C, C, 5});
+    memset(hal_fake_bootctl.mem, 0, 16); /* both copies unreadable */
+    memset(hal_fake_bootctl.mem + HAL_FAKE_SECTOR, 0, 16);
+    assert_int_equal(bootstate_load(&st), BOOTSTATE_DAMAGED);
+    assert_int_equal(boot(), 0);
+    assert_int_equal(choice.slot, B);
+    struct bootstate saved;
+    assert_int_equal(bootstate_load(&saved), BOOTSTATE_LOADED);
+    assert_int_equal(saved.active, B);
+    assert_int_equal(saved.min_sec_cnt, 5);
+    /* If only the older image verifies, it runs (never a dead device)... */
+    setup_flow(NULL);
+    slot_cnt[A] = 1;
+    slot_ok[B] = 0;
+    assert_int_equal(boot(), 0);
+    assert_int_equal(choice.slot, A);
+}
+
+/* A trial that reset before confirming reverts only to an active slot that
+ * still verifies; if it does not, the trial is the only image left. */
+static void test_revert_only_to_an_image_that_runs(void **state)
+{
+    (void)state;
+    slot_ok[A] = 0;
+    store(&(struct st){A, B, 1, C, T, 0});
+    assert_int_equal(boot(), 0);
+    assert_int_equal(choice.slot, B);
+    assert_int_equal(choice.trial, 1);
+    struct bootstate saved;
+    bootstate_load(&saved);
+    assert_int_equal(saved.image[B], T); /* not marked bad */
+    assert_int_equal(saved.reverts, 0);
+}
+
 /* --- power cuts, on the NOR model with real images --- */
 
 #define PAYLOAD_LEN 3000
@@ -470,6 +512,8 @@ int main(void)
         cmocka_unit_test_setup(test_trial_that_fails_verification_never_starts, setup_flow),
         cmocka_unit_test_setup(test_active_fails_confirmed_other_runs, setup_flow),
         cmocka_unit_test_setup(test_never_an_unconfirmed_or_downgraded_fallback, setup_flow),
+        cmocka_unit_test_setup(test_damaged_record_keeps_the_newest, setup_flow),
+        cmocka_unit_test_setup(test_revert_only_to_an_image_that_runs, setup_flow),
         cmocka_unit_test(test_power_cut_during_update),
         cmocka_unit_test(test_power_cut_during_revert),
     };

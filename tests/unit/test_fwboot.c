@@ -148,6 +148,43 @@ static void test_confirm_refused_for_a_slot_not_on_record(void **state)
     assert_int_equal(fwboot_status(), FWBOOT_FAILED);
 }
 
+/* A confirm that cannot be written is tried again; a trial that still
+ * cannot confirm by its deadline resets (and so reverts now). */
+static void test_failed_confirm_retries_then_resets(void **state)
+{
+    (void)state;
+    hal_fake_cut_countdown = 0; /* the next flash operation fails */
+    turns(&all_good, FWBOOT_TURNS);
+    hal_fake_power_on(); /* the flash works again, for a moment */
+    assert_int_equal(fwboot_status(), FWBOOT_TESTING);
+    assert_string_equal(fwboot_waiting_for(), "the boot state to be written");
+    hal_fake_cut_countdown = 0;
+    hal_fake_now_ms += 5000;
+    turns(&all_good, 1); /* tried again: fails again */
+    hal_fake_power_on();
+    assert_int_equal(fwboot_status(), FWBOOT_TESTING);
+    if (setjmp(hal_fake_reset_jmp) == 0) {
+        hal_fake_cut_countdown = 0;
+        hal_fake_now_ms = 1000 + FWBOOT_TRIAL_MS;
+        turns(&all_good, 1);
+        fail_msg("the trial did not reset at its deadline");
+    }
+    hal_fake_power_on();
+}
+
+/* Without a boot state record the firmware writes nothing up. */
+static void test_no_record_no_confirm(void **state)
+{
+    (void)state;
+    hal_fake_flash_reset_all();
+    memset(&boot, 0, sizeof boot);
+    fwboot_init();
+    turns(&all_good, FWBOOT_TURNS);
+    assert_int_equal(fwboot_status(), FWBOOT_FAILED);
+    struct bootstate st;
+    assert_int_equal(bootstate_load(&st), BOOTSTATE_UNWRITTEN);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -156,6 +193,8 @@ int main(void)
         cmocka_unit_test_setup(test_trial_that_cannot_pass_resets_to_revert, setup_trial),
         cmocka_unit_test_setup(test_confirmed_image_never_resets, setup_trial),
         cmocka_unit_test_setup(test_confirm_refused_for_a_slot_not_on_record, setup_trial),
+        cmocka_unit_test_setup(test_failed_confirm_retries_then_resets, setup_trial),
+        cmocka_unit_test_setup(test_no_record_no_confirm, setup_trial),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

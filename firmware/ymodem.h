@@ -72,10 +72,11 @@
  *   YMODEM_BLOCK_TIMEOUT_MS mid-transfer, the partial block is dropped and
  *   the receiver asks again (NAK, or 'C' before the first block of a
  *   file), as often as YMODEM_RETRY_MAX allows.
- * - Whenever the receiver gives up (anything but DONE or a cancel by the
- *   sender) it sends YMODEM_CAN_COUNT CAN bytes: sz needs two while it
- *   waits for an ACK but up to four while it waits for 'C' (its getnak()
- *   only counts a CAN pair after an earlier CAN).
+ * - Whenever the receiver gives up (any failure but a cancel by the sender
+ *   or a batch with no file, whose end-of-batch header is ACKed) it sends
+ *   YMODEM_CAN_COUNT CAN bytes: sz needs two while it waits for an ACK but
+ *   up to four while it waits for 'C' (its getnak() only counts a CAN pair
+ *   after an earlier CAN).
  *
  * Callbacks run inside ymodem_feed()/ymodem_poll(). The sender waits about
  * 10 s for each answer (sz's default), so begin() and sink() must return
@@ -200,7 +201,7 @@ enum ymodem_status ymodem_feed(struct ymodem_rx *rx, uint32_t now_ms, const uint
 enum ymodem_status ymodem_poll(struct ymodem_rx *rx, uint32_t now_ms);
 /* Give up from the caller's side (e.g. the slot could not be erased): sends
  * the CANs; status YMODEM_ABORTED with `reason`. No-op once finished. */
-void ymodem_abort(struct ymodem_rx *rx, const char *reason);
+void ymodem_abort(struct ymodem_rx *rx, uint32_t now_ms, const char *reason);
 /* 1 once finished and nothing arrived for settle_ms (since the end or the
  * last byte after it). */
 int ymodem_settled(const struct ymodem_rx *rx, uint32_t now_ms);

@@ -333,6 +333,29 @@ int crypto_sha256(const void *data, size_t len, uint8_t out[32])
     return mbedtls_sha256_ret(data, len, out, 0) == 0 ? 0 : -1;
 }
 
+_Static_assert(sizeof(mbedtls_sha256_context) <= sizeof(((struct crypto_sha256_ctx *)0)->opaque),
+               "crypto_sha256_ctx is too small for mbedtls_sha256_context");
+
+void crypto_sha256_begin(struct crypto_sha256_ctx *c)
+{
+    mbedtls_sha256_context *s = (mbedtls_sha256_context *)c->opaque;
+    mbedtls_sha256_init(s);
+    mbedtls_sha256_starts_ret(s, 0);
+}
+
+int crypto_sha256_update(struct crypto_sha256_ctx *c, const void *data, size_t len)
+{
+    return mbedtls_sha256_update_ret((mbedtls_sha256_context *)c->opaque, data, len) == 0 ? 0 : -1;
+}
+
+int crypto_sha256_end(struct crypto_sha256_ctx *c, uint8_t out[32])
+{
+    mbedtls_sha256_context *s = (mbedtls_sha256_context *)c->opaque;
+    int rc = mbedtls_sha256_finish_ret(s, out) == 0 ? 0 : -1;
+    mbedtls_sha256_free(s);
+    return rc;
+}
+
 int crypto_ecdsa_p256_verify(const uint8_t *pub_der, size_t pub_len, const uint8_t hash[32],
                              const uint8_t *sig, size_t sig_len)
 {

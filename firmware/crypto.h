@@ -86,6 +86,15 @@ int crypto_hmac_sha256(const void *key, size_t key_len, const void *data, size_t
 
 /* SHA-256 of `data`; 0 or -1. Needs no crypto_init(). */
 int crypto_sha256(const void *data, size_t len, uint8_t out[32]);
+/* The same over data that comes in pieces (an image read from flash). The
+ * state is opaque here: only crypto.c knows mbedTLS. */
+struct crypto_sha256_ctx {
+    uint64_t opaque[32];
+};
+void crypto_sha256_begin(struct crypto_sha256_ctx *c);
+int crypto_sha256_update(struct crypto_sha256_ctx *c, const void *data, size_t len);
+/* Writes the digest and releases the state; 0 or -1. */
+int crypto_sha256_end(struct crypto_sha256_ctx *c, uint8_t out[32]);
 /* 0 when `sig` (exactly sig_len bytes of DER) is a valid ECDSA signature
  * of `hash` by the P-256 public key `pub_der` (SubjectPublicKeyInfo DER);
  * -1 otherwise, also for a key that is not P-256. Needs no crypto_init():

@@ -26,4 +26,16 @@ struct imgverify_policy {
 int imgverify_check(const uint8_t *data, size_t len, const struct imgverify_policy *policy,
                     struct mcuimg *out, char *err, size_t errlen);
 
+/* The same for an image read in pieces, never held whole (a slot on flash
+ * that is not memory-mapped, an upload just written): `read` copies `len`
+ * bytes at `off` (0 or -1), `avail` bytes are readable. The TLV areas are
+ * read into `tlv_buf` (IMGVERIFY_TLV_BUF bytes: far more than any real
+ * image's), which `out`'s pointers then point into. The verdict and the
+ * reasons are imgverify_check()'s. */
+#define IMGVERIFY_TLV_BUF 1024
+typedef int (*imgverify_read_fn)(void *ctx, uint32_t off, void *buf, size_t len);
+int imgverify_check_read(imgverify_read_fn read, void *ctx, uint32_t avail,
+                         const struct imgverify_policy *policy, struct mcuimg *out,
+                         uint8_t tlv_buf[IMGVERIFY_TLV_BUF], char *err, size_t errlen);
+
 #endif

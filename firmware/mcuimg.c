@@ -136,45 +136,51 @@ static int walk(struct mcuimg *m, const uint8_t *data, size_t off, size_t tot, i
     return 0;
 }
 
-int mcuimg_parse(const uint8_t *data, size_t len, struct mcuimg *m, char *err, size_t errlen)
+int mcuimg_parse_header(const uint8_t *hdr, uint64_t avail, struct mcuimg *m, char *err,
+                        size_t errlen)
 {
     memset(m, 0, sizeof *m);
-    if (len < MCUIMG_HDR_LEN)
+    if (avail < MCUIMG_HDR_LEN)
         return fail(err, errlen, "shorter than an image header");
-    if (le32(data) != MCUIMG_MAGIC)
+    if (le32(hdr) != MCUIMG_MAGIC)
         return fail(err, errlen, "no image header (bad magic)");
-    m->load_addr = le32(data + 4);
-    m->hdr_size = le16(data + 8);
-    m->prot_size = le16(data + 10);
-    m->img_size = le32(data + 12);
-    m->flags = le32(data + 16);
-    m->version.major = data[20];
-    m->version.minor = data[21];
-    m->version.revision = le16(data + 22);
-    m->version.build = le32(data + 24);
+    m->load_addr = le32(hdr + 4);
+    m->hdr_size = le16(hdr + 8);
+    m->prot_size = le16(hdr + 10);
+    m->img_size = le32(hdr + 12);
+    m->flags = le32(hdr + 16);
+    m->version.major = hdr[20];
+    m->version.minor = hdr[21];
+    m->version.revision = le16(hdr + 22);
+    m->version.build = le32(hdr + 24);
     if (m->hdr_size < MCUIMG_HDR_LEN)
         return fail(err, errlen, "header size smaller than the header");
     if (m->flags != 0)
         return fail(err, errlen, "image flags not supported (encrypted, RAM-load, ...)");
     /* 64-bit sums: a 32-bit image size cannot wrap them. */
     uint64_t hashed = (uint64_t)m->hdr_size + m->img_size + m->prot_size;
-    if (hashed + MCUIMG_TLV_HDR_LEN > len)
+    if (hashed + MCUIMG_TLV_HDR_LEN > avail)
         return fail(err, errlen, "image size past the end of the slot");
-    size_t off = (size_t)m->hdr_size + m->img_size;
+    m->hashed_len = (uint32_t)hashed;
+    return 0;
+}
+
+int mcuimg_parse_tlvs(struct mcuimg *m, const uint8_t *prot, const uint8_t *tlv, size_t tlv_avail,
+                      char *err, size_t errlen)
+{
     if (m->prot_size) {
-        if (m->prot_size < MCUIMG_TLV_HDR_LEN || le16(data + off) != MCUIMG_PROT_MAGIC ||
-            le16(data + off + 2) != m->prot_size)
+        if (m->prot_size < MCUIMG_TLV_HDR_LEN || le16(prot) != MCUIMG_PROT_MAGIC ||
+            le16(prot + 2) != m->prot_size)
             return fail(err, errlen, "protected TLV area does not match its header");
-        if (walk(m, data, off, m->prot_size, 1, err, errlen) != 0)
+        if (walk(m, prot, 0, m->prot_size, 1, err, errlen) != 0)
             return -1;
     }
-    off = (size_t)hashed;
-    if (le16(data + off) != MCUIMG_TLV_MAGIC)
+    if (le16(tlv) != MCUIMG_TLV_MAGIC)
         return fail(err, errlen, "no TLV area after the image (bad magic)");
-    size_t tot = le16(data + off + 2);
-    if (tot < MCUIMG_TLV_HDR_LEN || off + tot > len)
+    size_t tot = le16(tlv + 2);
+    if (tot < MCUIMG_TLV_HDR_LEN || tot > tlv_avail)
         return fail(err, errlen, "TLV area past the end of the slot");
-    if (walk(m, data, off, tot, 0, err, errlen) != 0)
+    if (walk(m, tlv, 0, tot, 0, err, errlen) != 0)
         return -1;
     if (!m->sha256)
         return fail(err, errlen, "no SHA256 TLV");
@@ -182,9 +188,16 @@ int mcuimg_parse(const uint8_t *data, size_t len, struct mcuimg *m, char *err, s
         return fail(err, errlen, "no KEYHASH TLV");
     if (!m->sig)
         return fail(err, errlen, "no signature");
-    m->hashed_len = (uint32_t)hashed;
-    m->total_len = (uint32_t)(off + tot);
+    m->total_len = m->hashed_len + (uint32_t)tot;
     return 0;
+}
+
+int mcuimg_parse(const uint8_t *data, size_t len, struct mcuimg *m, char *err, size_t errlen)
+{
+    if (mcuimg_parse_header(data, len, m, err, errlen) != 0)
+        return -1;
+    const uint8_t *prot = data + (size_t)m->hdr_size + m->img_size;
+    return mcuimg_parse_tlvs(m, prot, data + m->hashed_len, len - m->hashed_len, err, errlen);
 }
 
 int mcuimg_version_cmp(const struct mcuimg_version *a, const struct mcuimg_version *b)

@@ -60,6 +60,16 @@ struct mcuimg {
  * or -1 with the reason in `err`. `out` points into `data`. */
 int mcuimg_parse(const uint8_t *data, size_t len, struct mcuimg *out, char *err, size_t errlen);
 
+/* The same in two steps, for an image read in pieces (imgverify.h): the
+ * 32-byte header, with `avail` bytes in the slot (sets hashed_len), then
+ * the protected area (m->prot_size bytes; unused when 0) and the
+ * unprotected area (`tlv_avail` bytes from its start are readable). The
+ * TLV pointers then point into those buffers. */
+int mcuimg_parse_header(const uint8_t *hdr, uint64_t avail, struct mcuimg *out, char *err,
+                        size_t errlen);
+int mcuimg_parse_tlvs(struct mcuimg *m, const uint8_t *prot, const uint8_t *tlv, size_t tlv_avail,
+                      char *err, size_t errlen);
+
 /* -1, 0 or 1 as a is older, the same as or newer than b (build included). */
 int mcuimg_version_cmp(const struct mcuimg_version *a, const struct mcuimg_version *b);
 /* "1.2.3+4" */

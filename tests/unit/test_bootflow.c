@@ -16,6 +16,7 @@
 
 #include "bootflow.h"
 #include "bootstate.h"
+#include "fwupdate.h"
 #include "hal_err.h"
 #include "hal_fake_flash.h"
 #include "hal_flash.h"
@@ -461,6 +462,91 @@ static int revert_sequence(void)
     return power_on_and_run(0) == 1 && !hal_fake_powered_off ? 0 : -1;
 }
 
+/* The upload as `fw update` does it (fwupdate.c): begin, the data in
+ * pieces, finish (verify what is on flash, mark for test); then the trial
+ * boot confirms and B runs. */
+static int upload_b(const uint8_t *data, size_t len, char *err)
+{
+    struct fwupdate u;
+    struct mcuimg m;
+    struct bootstate s;
+    bootstate_load(&s);
+    if (s.active == B)
+        return 0; /* done already */
+    if (fwupdate_begin(&u, (uint32_t)len, err, FWUPDATE_ERR_MAX) != 0)
+        return -1;
+    for (size_t off = 0; off < len; off += 100) {
+        size_t n = len - off < 100 ? len - off : 100;
+        if (fwupdate_write(&u, (uint32_t)off, data + off, n, err, FWUPDATE_ERR_MAX) != 0)
+            return -1;
+    }
+    struct imgverify_policy p = {testimg_key.pub, testimg_key.pub_len, "posix", s.min_sec_cnt};
+    return fwupdate_finish(&u, &p, &m, err, FWUPDATE_ERR_MAX);
+}
+
+static int upload_sequence(void)
+{
+    char err[FWUPDATE_ERR_MAX];
+    if (upload_b(image[1], image_len[1], err) != 0)
+        return -1;
+    int r = power_on_and_run(1); /* the trial boot; the firmware confirms */
+    if (r < 0 || hal_fake_powered_off)
+        return -1;
+    return power_on_and_run(1) == 2 && !hal_fake_powered_off ? 0 : -1;
+}
+
+static void test_power_cut_during_upload(void **state)
+{
+    (void)state;
+    sweep(upload_sequence, 1, 2, "upload");
+}
+
+/* Whatever is wrong with an upload, the slot stays recorded empty and the
+ * running image stays what boots. */
+static void test_refused_uploads_change_nothing(void **state)
+{
+    (void)state;
+    char err[FWUPDATE_ERR_MAX];
+    static uint8_t bad[TESTIMG_MAX];
+    factory();
+    memcpy(bad, image[1], image_len[1]);
+    bad[600] ^= 0x01;
+    assert_int_equal(upload_b(bad, image_len[1], err), -1);
+    assert_string_equal(err, "image refused: SHA-256 does not match: the image is damaged or "
+                             "was changed");
+    struct bootstate s;
+    bootstate_load(&s);
+    assert_int_equal(s.image[B], E);
+    assert_int_equal(s.trial, N);
+    assert_int_equal(power_on_and_run(1), 1);
+    /* Truncated: the transfer ended early. */
+    struct fwupdate u;
+    assert_int_equal(fwupdate_begin(&u, (uint32_t)image_len[1], err, sizeof err), 0);
+    assert_int_equal(fwupdate_write(&u, 0, image[1], 1000, err, sizeof err), 0);
+    struct mcuimg m;
+    struct imgverify_policy p = {testimg_key.pub, testimg_key.pub_len, "posix", 0};
+    assert_int_equal(fwupdate_finish(&u, &p, &m, err, sizeof err), -1);
+    assert_string_equal(err, "the image is incomplete (truncated transfer)");
+    /* Older than the minimum (image 2 carries counter 1). */
+    p.min_sec_cnt = 2;
+    assert_int_equal(fwupdate_begin(&u, (uint32_t)image_len[1], err, sizeof err), 0);
+    assert_int_equal(fwupdate_write(&u, 0, image[1], image_len[1], err, sizeof err), 0);
+    assert_int_equal(fwupdate_finish(&u, &p, &m, err, sizeof err), -1);
+    assert_string_equal(err, "image refused: security counter 1 is below the minimum 2 (a "
+                             "downgrade)");
+    /* Too big for the slot. */
+    assert_int_equal(fwupdate_begin(&u, HAL_FAKE_SLOT_SIZE + 1, err, sizeof err), -1);
+    assert_string_equal(err, "image of 32769 bytes does not fit the slot (32768 bytes)");
+    bootstate_load(&s);
+    assert_int_equal(s.image[B], E);
+    assert_int_equal(power_on_and_run(1), 1);
+    /* A good one is accepted; during its trial another update is refused. */
+    assert_int_equal(upload_b(image[1], image_len[1], err), 0);
+    assert_int_equal(power_on_and_run(0), 2); /* the trial runs, not yet confirmed */
+    assert_int_equal(fwupdate_begin(&u, (uint32_t)image_len[1], err, sizeof err), -1);
+    assert_string_equal(err, "confirm or revert the running trial first");
+}
+
 static void test_power_cut_during_update(void **state)
 {
     (void)state;
@@ -516,6 +602,8 @@ int main(void)
         cmocka_unit_test_setup(test_revert_only_to_an_image_that_runs, setup_flow),
         cmocka_unit_test(test_power_cut_during_update),
         cmocka_unit_test(test_power_cut_during_revert),
+        cmocka_unit_test(test_power_cut_during_upload),
+        cmocka_unit_test(test_refused_uploads_change_nothing),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

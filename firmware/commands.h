@@ -2,6 +2,7 @@
 #ifndef COMMANDS_H
 #define COMMANDS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "console.h"
@@ -36,5 +37,15 @@ extern const struct console_cmd cmd_export_table[]; /* config export */
 extern const struct console_cmd cmd_config_table[]; /* domain, smarthost, allow, settings, audit */
 extern const struct console_cmd cmd_admin_table[]; /* logout, passwd, factory-reset */
 extern const struct console_cmd cmd_recovery_table[]; /* recovery mode: factory-reset */
+extern const struct console_cmd cmd_fw_table[]; /* fw update, confirm, revert */
+
+/* `fw update` (cmd_fw.c): the raw UART write the YMODEM answers go out by
+ * (no line-ending translation); while a transfer is active, typed bytes go
+ * to cmd_fw_input() instead of the console; cmd_fw_poll() runs its timers
+ * every loop turn and returns ms until it needs another. */
+void cmd_fw_attach(void (*raw_write)(const void *data, size_t len));
+int cmd_fw_transfer_active(void);
+void cmd_fw_input(const uint8_t *data, size_t len);
+uint32_t cmd_fw_poll(void);
 
 #endif

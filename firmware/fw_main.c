@@ -46,6 +46,7 @@ static const struct console_cmd *const console_tables[] = {
     cmd_test_table,
     cmd_export_table,
     cmd_admin_table,
+    cmd_fw_table,
     NULL,
 };
 
@@ -74,6 +75,8 @@ static size_t uart_room(void *ctx)
     uartq_flush();
     return hal_uart_tx_room() ? uartq_room() : 0;
 }
+
+static void uart_raw(const void *data, size_t len) { uartq_write(data, len); }
 
 static void uart_drain(void *ctx)
 {
@@ -138,9 +141,15 @@ static void start_storage(void)
 static void drain_uart(void)
 {
     uint8_t buf[UART_CHUNK];
+    int n;
+    if (cmd_fw_transfer_active()) { /* an upload owns the UART, to its end */
+        while ((n = hal_uart_read(buf, sizeof buf)) > 0)
+            cmd_fw_input(buf, (size_t)n);
+        return;
+    }
     for (;;) {
         size_t room = console_input_room(&console);
-        int n = hal_uart_read(buf, room < sizeof buf ? room : sizeof buf);
+        n = hal_uart_read(buf, room < sizeof buf ? room : sizeof buf);
         if (n <= 0)
             break;
         login_input(buf, (size_t)n);
@@ -166,6 +175,7 @@ void fw_main(void)
         console_init(&console, console_tables, CONSOLE_PROMPT, uart_write, NULL);
     console_set_tx_room(&console, uart_room);
     console_set_drain(&console, uart_drain);
+    cmd_fw_attach(uart_raw);
     login_init(&console, recovery);
     start_storage();
     login_storage_ready();
@@ -203,6 +213,9 @@ void fw_main(void)
         uint32_t boot_ms = fwboot_poll(&check); /* confirm this image once it works */
         if (boot_ms < sleep_ms)
             sleep_ms = boot_ms;
+        uint32_t update_ms = cmd_fw_poll();
+        if (update_ms < sleep_ms)
+            sleep_ms = update_ms;
         /* A long output with room for its next rows goes on at once. */
         uartq_flush();
         if (console_poll(&console))

@@ -9,6 +9,7 @@
 #ifndef HAL_BOOTCTL_H
 #define HAL_BOOTCTL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "hal_flash.h"
@@ -22,5 +23,8 @@ struct hal_boot_state {
 };
 
 int hal_bootctl_state(struct hal_boot_state *state);
+/* The public key (SubjectPublicKeyInfo DER) the boot stage trusts: an
+ * upload is checked against it before it is marked for a test boot. */
+void hal_bootctl_pubkey(const uint8_t **der, size_t *len);
 
 #endif

@@ -14,6 +14,7 @@
 
 #include "dev_hal.h"
 #include "devproto.h"
+#include "boot_pubkey.h"
 #include "flashhal.h"
 #include "hal_board.h"
 #include "hal_bootctl.h"
@@ -240,6 +241,12 @@ int hal_bootctl_state(struct hal_boot_state *state)
 {
     *state = boot_state;
     return HAL_OK;
+}
+
+void hal_bootctl_pubkey(const uint8_t **der, size_t *len)
+{
+    *der = fwsign_pubkey; /* the build's, as in the boot stage (boot_pubkey.h) */
+    *len = fwsign_pubkey_len;
 }
 
 /* --- heap: glibc's accounting of the device process ---

@@ -90,11 +90,24 @@ static void finish(void)
         console_error(con, "%s; the running firmware is unchanged", err);
         log_warn("fw", "update refused: %s", err);
     } else {
-        char version[32];
+        char version[32], text[200];
         mcuimg_version_format(&m.version, version, sizeof version);
-        console_printf(con, "ok: image %s (%lu bytes) is in slot %c, marked for one test boot: "
-                            "type reboot to start it (it reverts unless it confirms itself)\n",
-                       version, (unsigned long)m.img_size, bootstate_slot_letter(upd.up.slot));
+        snprintf(text, sizeof text, "image %s (%lu bytes) is in slot %c, marked for one test "
+                 "boot: type reboot to start it (it reverts unless it confirms itself)", version,
+                 (unsigned long)m.img_size, bootstate_slot_letter(upd.up.slot));
+        /* In JSON mode the result is an object of its own (the start
+         * notice was the command's first one). */
+        struct jsonw *j = console_json(con);
+        if (j) {
+            jsonw_object(j, NULL);
+            jsonw_bool(j, "ok", 1);
+            jsonw_string(j, "message", text);
+            jsonw_string(j, "version", version);
+            jsonw_uint(j, "size", m.img_size);
+            console_json_end(con);
+        } else {
+            console_printf(con, "ok: %s\n", text);
+        }
         log_info("fw", "image %s written to slot %c and marked for test", version,
                  bootstate_slot_letter(upd.up.slot));
     }

@@ -147,17 +147,18 @@ class JsonModeTest(unittest.TestCase):
 
     def test_every_command_form_answers_one_object(self):
         """Every command in `help`, typed bare (most then answer a usage
-        error), prints exactly one JSON object. The ones that end the
-        session or restart the device are covered on their own."""
+        error), prints exactly one JSON object."""
         self.json_on()
         forms = self.sim.cmd_json("help")["commands"]
         self.assertGreater(len(forms), 30)
-        skip = {"reboot", "factory-reset", "logout", "passwd"}
+        # Those that end the session, restart, or (fw update) wait for an
+        # upload are covered on their own.
+        skip = {"reboot", "factory-reset", "logout", "passwd", "fw update"}
         ran = 0
         for form in forms:
-            if form["command"] in skip:
-                continue
             line = form["command"] + (" " + form["sub"] if "sub" in form else "")
+            if form["command"] in skip or line in skip:
+                continue
             obj = self.sim.cmd_json(line, timeout=20)
             self.assertTrue(obj, line)
             ran += 1

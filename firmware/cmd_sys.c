@@ -9,8 +9,11 @@
 #include "hal_reset.h"
 #include "bootstate.h"
 #include "fwboot.h"
+#include "fwupdate.h"
+#include "imgverify.h"
 #include "log.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static int cmd_help(struct console *con, int argc, char **argv)
@@ -77,6 +80,42 @@ static const char *run_state(const struct hal_boot_state *boot)
                        : "self-test running";
 }
 
+/* What a slot holds, checked as the boot stage would (against the build's
+ * key and board; the counter is shown, not judged). */
+struct slot_view {
+    int ok;                    /* the image verifies */
+    struct mcuimg img;         /* parsed, when it got that far */
+    char version[32];
+    char sha[17];              /* first 8 bytes of the SHA256 TLV, hex */
+    char why[FWUPDATE_ERR_MAX]; /* when not ok */
+};
+
+static int read_slot(void *ctx, uint32_t off, void *buf, size_t len)
+{
+    return hal_flash_read(*(const enum hal_flash_part *)ctx, off, buf, len) == 0 ? 0 : -1;
+}
+
+static void view_slot(int slot, struct slot_view *v)
+{
+    static uint8_t tlv[IMGVERIFY_TLV_BUF];
+    enum hal_flash_part part = slot ? HAL_FLASH_SLOT_B : HAL_FLASH_SLOT_A;
+    struct hal_flash_info info;
+    struct imgverify_policy policy = {NULL, 0, hal_board_name(), 0};
+    hal_bootctl_pubkey(&policy.pubkey_der, &policy.pubkey_len);
+    memset(v, 0, sizeof *v);
+    if (hal_flash_info(part, &info) != 0) {
+        snprintf(v->why, sizeof v->why, "no such slot");
+        return;
+    }
+    v->ok = imgverify_check_read(read_slot, &part, info.size, &policy, &v->img, tlv, v->why,
+                                 sizeof v->why) == 0;
+    if (v->img.sha256) {
+        mcuimg_version_format(&v->img.version, v->version, sizeof v->version);
+        for (int i = 0; i < 8; i++)
+            snprintf(v->sha + 2 * i, 3, "%02x", v->img.sha256[i]);
+    }
+}
+
 static int cmd_fw_status(struct console *con, int argc, char **argv)
 {
     (void)argv;
@@ -111,6 +150,16 @@ static int cmd_fw_status(struct console *con, int argc, char **argv)
                 jsonw_string(j, "image", bootstate_image_name((enum bootstate_image)st.image[i]));
                 jsonw_bool(j, "active", st.active == i);
                 jsonw_bool(j, "trial", st.trial == i);
+                struct slot_view v;
+                view_slot(i, &v);
+                jsonw_bool(j, "verified", v.ok);
+                if (v.sha[0]) {
+                    jsonw_string(j, "image_version", v.version);
+                    jsonw_uint(j, "security_counter", v.img.has_sec_cnt ? v.img.sec_cnt : 0);
+                    jsonw_string(j, "sha256_prefix", v.sha);
+                }
+                if (!v.ok)
+                    jsonw_string(j, "problem", v.why);
                 jsonw_end(j);
             }
             jsonw_end(j);
@@ -127,10 +176,20 @@ static int cmd_fw_status(struct console *con, int argc, char **argv)
     console_printf(con, "state    %s%s%s\n", run_state(&boot), waiting[0] ? ", waiting for " : "",
                    waiting);
     if (known) {
-        for (int i = 0; i < BOOTSTATE_SLOTS; i++)
+        for (int i = 0; i < BOOTSTATE_SLOTS; i++) {
+            struct slot_view v;
+            view_slot(i, &v);
             console_printf(con, "slot %c   %s%s%s\n", bootstate_slot_letter(i),
                            bootstate_image_name((enum bootstate_image)st.image[i]),
                            st.active == i ? ", active" : "", st.trial == i ? ", trial" : "");
+            if (v.sha[0])
+                console_printf(con, "         image %s, security counter %lu, sha256 %s..., %s%s\n",
+                               v.version,
+                               (unsigned long)(v.img.has_sec_cnt ? v.img.sec_cnt : 0), v.sha,
+                               v.ok ? "verified" : "refused: ", v.ok ? "" : v.why);
+            else if (st.image[i] != BOOTSTATE_EMPTY)
+                console_printf(con, "         no image: %s\n", v.why);
+        }
         console_printf(con, "minimum  security counter %lu\n", (unsigned long)st.min_sec_cnt);
         if (st.note[0])
             console_printf(con, "last     %s (%lu revert%s in all)\n", st.note,

@@ -40,9 +40,14 @@ class BootTest(unittest.TestCase):
             % (version.group(1), version.group(2), version.group(1)),
             "state    confirmed",
             "slot A   confirmed, active",
+            out.splitlines()[3],
             "slot B   empty",
             "minimum  security counter 0",
             "boots    1 since power-on"])
+        # Slot A's image, checked as the boot stage checks it.
+        self.assertRegex(out.splitlines()[3], r"^         image %s\+0, security counter 0, "
+                                              r"sha256 [0-9a-f]{16}\.\.\., verified$"
+                         % re.escape(version.group(1)))
         self.assertRegex(self.sim.cmd("fw status now"), r"^error: usage: ")
 
     def test_help_lists_every_command(self):

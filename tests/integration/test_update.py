@@ -81,6 +81,8 @@ class UpdateTest(unittest.TestCase):
         status = sim.cmd_ok("fw status")
         self.assertRegex(status, r"^running  slot B, .*image 0\.2\.0\+0 \(security counter 1\)")
         self.assertIn("slot A   confirmed\n", status)  # kept as the fallback
+        self.assertRegex(status, r"slot B   confirmed, active\n         image 0\.2\.0\+0, "
+                                 r"security counter 1, sha256 [0-9a-f]{16}\.\.\., verified\n")
         self.assertIn("minimum  security counter 1", status)
         self.assertEqual(sim.query("SELECT count(*) FROM message")[0][0], queued)
         sim.send("reboot\r")  # and it stays
@@ -102,6 +104,7 @@ class UpdateTest(unittest.TestCase):
         status = self.sim.cmd_ok("fw status")
         self.assertRegex(status, r"^running  slot A, ")
         self.assertIn("slot B   empty", status)
+        self.assertNotIn(", verified", status.split("slot B")[1])
 
     def test_bad_uploads_are_refused(self):
         with open(self.v2, "rb") as f:

@@ -10,6 +10,7 @@ transfer cancelled with Ctrl-X Ctrl-X — each end in one `error:` line and
 the running firmware stays. SMTP is served during the upload.
 """
 import os
+import smtplib
 import subprocess
 import tempfile
 import time
@@ -94,6 +95,35 @@ class UpdateTest(unittest.TestCase):
         out = self.upload(v1)
         self.assertIn("error: image refused: security counter 0 is below the minimum 1 "
                       "(a downgrade); the running firmware is unchanged", out)
+
+    def test_an_image_that_dies_before_confirming_reverts(self):
+        """A correctly signed image that exits before its self-test passes
+        (here /bin/false, signed for this board): the upload is accepted,
+        the trial starts once, and the next boot reverts to the previous
+        image, which says why; the queue is untouched."""
+        sim = self.sim
+        sim.cmd_ok("domain add example.com")
+        sim.cmd_ok("allow add 10.0.2.2")
+        with smtplib.SMTP("127.0.0.1", sim.smtp_port, timeout=20) as c:
+            c.sendmail("a@sender.example", ["b@example.com"],
+                       "Subject: kept\r\n\r\nacross the revert\r\n")
+        queued = sim.query("SELECT id FROM message")
+        self.assertEqual(len(queued), 1)
+        dies = os.path.join(self.tmp.name, "dies.img")
+        subprocess.run([FWSIGN, "sign", "--key", DEV_KEY, "--version", "0.9.0",
+                        "--security-counter", "1", "--board", "posix", "/bin/false", dies],
+                       check=True)
+        out = self.upload(dies)
+        self.assertIn("ok: image 0.9.0+0", out)
+        sim.send("reboot\r")
+        boot = sim.wait_prompt(40)
+        self.assertIn("boot: slot B: its trial boot reset before it confirmed itself; "
+                      "reverted to slot A", boot)
+        status = sim.cmd_ok("fw status")
+        self.assertRegex(status, r"^running  slot A, ")
+        self.assertIn("slot B   bad", status)
+        self.assertIn("minimum  security counter 0", status)  # B never confirmed
+        self.assertEqual(sim.query("SELECT id FROM message"), queued)
 
     def refused(self, data, reason):
         path = os.path.join(self.tmp.name, "bad.img")

@@ -482,18 +482,7 @@ int db_audit_page(struct db *db, int64_t after_id, int limit, db_audit_fn fn, vo
 
 int db_audit_list(struct db *db, int n, db_audit_fn fn, void *ctx)
 {
-    sqlite3_stmt *st;
-    int rc = db_prepare(db,
-                        "SELECT at, actor, action FROM "
-                        "(SELECT id, at, actor, action FROM audit ORDER BY id DESC LIMIT ?1) "
-                        "ORDER BY id",
-                        &st);
-    if (rc)
-        return rc;
-    sqlite3_bind_int(st, 1, n);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        fn(ctx, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
-           (const char *)sqlite3_column_text(st, 2));
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? DB_OK : db_rc_from(rc);
+    int64_t after, last;
+    int rc = db_audit_tail(db, n, &after);
+    return rc ? rc : db_audit_page(db, after, n, fn, ctx, &last);
 }

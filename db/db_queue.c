@@ -120,18 +120,7 @@ static void read_msg(sqlite3_stmt *st, struct db_msg *m)
 
 int db_queue_list(struct db *db, db_msg_fn fn, void *ctx)
 {
-    sqlite3_stmt *st;
-    int rc = db_prepare(db, "SELECT " MSG_COLUMNS " FROM message WHERE state = 'queued' ORDER BY id",
-                        &st);
-    if (rc)
-        return rc;
-    struct db_msg m;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        read_msg(st, &m);
-        fn(ctx, &m);
-    }
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? DB_OK : db_rc_from(rc);
+    return db_queue_page(db, 0, -1, fn, ctx);
 }
 
 int db_queue_page(struct db *db, int64_t after_id, int limit, db_msg_fn fn, void *ctx)
@@ -432,19 +421,6 @@ static int read_history(sqlite3_stmt *st, db_history_fn fn, void *ctx, int64_t *
     return rc == SQLITE_DONE ? DB_OK : db_rc_from(rc);
 }
 
-int db_history_list(struct db *db, int n, db_history_fn fn, void *ctx)
-{
-    sqlite3_stmt *st;
-    int rc = db_prepare(db,
-                        "SELECT " HISTORY_COLUMNS " FROM "
-                        "(SELECT * FROM history ORDER BY id DESC LIMIT ?1) ORDER BY id",
-                        &st);
-    if (rc)
-        return rc;
-    sqlite3_bind_int(st, 1, n);
-    return read_history(st, fn, ctx, NULL);
-}
-
 int db_history_tail(struct db *db, int n, int64_t *after)
 {
     return db_tail_after(db, "SELECT id FROM history ORDER BY id DESC LIMIT 1 OFFSET ?1", n,
@@ -464,6 +440,13 @@ int db_history_page(struct db *db, int64_t after_id, int limit, db_history_fn fn
     sqlite3_bind_int64(st, 1, after_id);
     sqlite3_bind_int(st, 2, limit);
     return read_history(st, fn, ctx, last_id);
+}
+
+int db_history_list(struct db *db, int n, db_history_fn fn, void *ctx)
+{
+    int64_t after, last;
+    int rc = db_history_tail(db, n, &after);
+    return rc ? rc : db_history_page(db, after, n, fn, ctx, &last);
 }
 
 /* --- trusted CAs --- */

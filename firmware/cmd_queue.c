@@ -38,7 +38,6 @@ static void format_age(int64_t seconds, char *out, size_t cap)
 
 struct list_ctx {
     struct cmd_rows rows; /* first: the page callbacks get &rows */
-    struct console *con;
     int64_t last_id;
     int first_rcpt;
 };
@@ -65,14 +64,14 @@ static int waiting(const struct db_rcpt *r)
 static void print_rcpt_inline(void *ctx, const struct db_rcpt *r)
 {
     struct list_ctx *l = ctx;
-    console_printf(l->con, "%s%s (%s", l->first_rcpt ? "" : ", ", r->address, r->state);
+    console_printf(l->rows.con, "%s%s (%s", l->first_rcpt ? "" : ", ", r->address, r->state);
     if (waiting(r) && r->last_reply[0]) {
         char next[32];
         format_next(r->next_attempt, next, sizeof next);
-        console_printf(l->con, ", next %s: %.60s%s", next, r->last_reply,
+        console_printf(l->rows.con, ", next %s: %.60s%s", next, r->last_reply,
                        strlen(r->last_reply) > 60 ? "..." : "");
     }
-    console_printf(l->con, ")");
+    console_printf(l->rows.con, ")");
     l->first_rcpt = 0;
 }
 
@@ -92,7 +91,7 @@ static void json_rcpt(void *ctx, const struct db_rcpt *r)
 static void print_msg(void *ctx, const struct db_msg *m)
 {
     struct list_ctx *l = ctx;
-    struct jsonw *j = console_json(l->con);
+    struct jsonw *j = console_json(l->rows.con);
     l->last_id = m->id;
     l->rows.shown++;
     if (j) {
@@ -111,13 +110,13 @@ static void print_msg(void *ctx, const struct db_msg *m)
     char age[24];
     format_age(hal_clock_wall() - m->received, age, sizeof age);
     if (l->rows.shown == 1)
-        console_printf(l->con, "%-6s %-5s %-9s %-30s %s\n", "id", "age", "size", "from",
+        console_printf(l->rows.con, "%-6s %-5s %-9s %-30s %s\n", "id", "age", "size", "from",
                        "recipients");
-    console_printf(l->con, "%-6lld %-5s %-9llu %-30s ", (long long)m->id, age,
+    console_printf(l->rows.con, "%-6lld %-5s %-9llu %-30s ", (long long)m->id, age,
                    (unsigned long long)m->size, m->sender[0] ? m->sender : "<>");
     l->first_rcpt = 1;
     db_msg_recipients(cfg_db(), m->id, print_rcpt_inline, l);
-    console_printf(l->con, "\n");
+    console_printf(l->rows.con, "\n");
 }
 
 static struct list_ctx queue_listing;
@@ -139,7 +138,6 @@ static int cmd_queue_list(struct console *con, int argc, char **argv)
     if (!cfg_db())
         return console_error(con, "storage is unavailable (see 'log')");
     cmd_rows_start(con, &queue_listing.rows, queue_page, 0, INT_MAX, "messages");
-    queue_listing.con = con;
     queue_listing.last_id = 0;
     queue_listing.rows.empty = "queue is empty";
     /* A message lists all its recipients (up to ~10 KB): one per step. */

@@ -74,16 +74,6 @@ static void test_trial_confirms_after_the_self_test(void **state)
     assert_int_equal(st.min_sec_cnt, 5); /* the confirmed image's counter */
 }
 
-/* No DHCP lease, no smart host, nobody at the console: none of them is
- * asked, so a good image at such a site stays. */
-static void test_passes_without_dhcp_or_console(void **state)
-{
-    (void)state;
-    struct fwboot_check link_only = {1, 1, 1}; /* link up, no address: enough */
-    turns(&link_only, FWBOOT_TURNS);
-    assert_int_equal(fwboot_status(), FWBOOT_CONFIRMED);
-}
-
 static void test_trial_that_cannot_pass_resets_to_revert(void **state)
 {
     (void)state;
@@ -189,7 +179,6 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_trial_confirms_after_the_self_test, setup_trial),
-        cmocka_unit_test_setup(test_passes_without_dhcp_or_console, setup_trial),
         cmocka_unit_test_setup(test_trial_that_cannot_pass_resets_to_revert, setup_trial),
         cmocka_unit_test_setup(test_confirmed_image_never_resets, setup_trial),
         cmocka_unit_test_setup(test_confirm_refused_for_a_slot_not_on_record, setup_trial),

@@ -29,8 +29,12 @@ static int trial(const struct bootflow_ops *ops, struct bootstate *st)
     if (st->trial_started) {
         if (check(ops, st, st->active, &sec_cnt, note, sizeof note) != 0)
             return check(ops, st, slot, &sec_cnt, note, sizeof note) == 0;
-        snprintf(note, sizeof note, "slot %c: its trial boot reset before it confirmed itself",
-                 bootstate_slot_letter(slot));
+        if (ops->last_reset)
+            snprintf(note, sizeof note, "slot %c: its trial boot ended before it confirmed "
+                     "itself (%s)", bootstate_slot_letter(slot), ops->last_reset);
+        else
+            snprintf(note, sizeof note, "slot %c: its trial boot reset before it confirmed "
+                     "itself", bootstate_slot_letter(slot));
         bootstate_revert(st, note);
         bootstate_store(st); /* if this fails the next boot reverts again */
         return 0;

@@ -30,6 +30,11 @@ struct bootflow_ops {
     int (*verify)(void *ctx, int slot, uint32_t min_sec_cnt, uint32_t *sec_cnt, char *err,
                   size_t errlen);
     void *ctx;
+    /* How the last run ended, as the board's reset cause tells it ("the
+     * watchdog reset it"), or NULL: a trial that did not confirm is
+     * reverted with this in its note, kept for `fw status` because the
+     * failed image's own log died with it. */
+    const char *last_reset;
 };
 
 struct bootflow_choice {

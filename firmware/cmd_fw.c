@@ -95,8 +95,7 @@ static void finish(void)
         snprintf(text, sizeof text, "image %s (%lu bytes) is in slot %c, marked for one test "
                  "boot: type reboot to start it (it reverts unless it confirms itself)", version,
                  (unsigned long)m.img_size, bootstate_slot_letter(upd.up.slot));
-        /* In JSON mode the result is an object of its own (the start
-         * notice was the command's first one). */
+        /* In JSON mode the result is the second object (after "ready"). */
         struct jsonw *j = console_json(con);
         if (j) {
             jsonw_object(j, NULL);
@@ -148,8 +147,19 @@ static int cmd_fw_update(struct console *con, int argc, char **argv)
     struct hal_flash_info info;
     if (hal_flash_info(st.active ? HAL_FLASH_SLOT_A : HAL_FLASH_SLOT_B, &info) != 0)
         return console_error(con, "the inactive slot cannot be written");
-    console_printf(con, "start the YMODEM send now (e.g. sz --ymodem image.bin); "
-                        "Ctrl-X Ctrl-X cancels\n");
+    static const char ready[] = "start the YMODEM send now (e.g. sz --ymodem image.bin); "
+                                "Ctrl-X Ctrl-X cancels";
+    /* In JSON mode this is an object of its own, which says the receiver
+     * waits (not ok: nothing was done yet); the result follows as a second. */
+    struct jsonw *j = console_json(con);
+    if (j) {
+        jsonw_object(j, NULL);
+        jsonw_string(j, "ready", "ymodem");
+        jsonw_string(j, "message", ready);
+        console_json_end(con);
+    } else {
+        console_printf(con, "%s\n", ready);
+    }
     console_finish(con); /* the line is out before the receiver talks */
     memset(&upd.up, 0, sizeof upd.up);
     upd.err[0] = '\0';

@@ -2,6 +2,7 @@
 #include "fw.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "clocksync.h"
@@ -9,6 +10,7 @@
 #include "config.h"
 #include "crypto.h"
 #include "db.h"
+#include "db_config.h"
 #include "console.h"
 #include "fwboot.h"
 #include "fwnet.h"
@@ -135,6 +137,25 @@ static void start_storage(void)
         log_err("db", "queue check failed: %s", db_errmsg(db));
 }
 
+/* A revert since the last boot is logged once, by the firmware that runs
+ * after it (the database remembers which count was reported). */
+#define REVERTS_SEEN_KEY "fw.reverts-seen"
+
+static void report_reverts(void)
+{
+    char v[16];
+    uint32_t seen = 0;
+    if (!cfg_db())
+        return;
+    if (db_setting_get(cfg_db(), REVERTS_SEEN_KEY, v, sizeof v) == DB_OK)
+        seen = (uint32_t)strtoul(v, NULL, 10);
+    if (fwboot_report_reverts(&seen)) {
+        snprintf(v, sizeof v, "%lu", (unsigned long)seen);
+        if (db_setting_set(cfg_db(), REVERTS_SEEN_KEY, v) != DB_OK)
+            log_err("fw", "could not record the revert as reported");
+    }
+}
+
 /* Typed input, no more than the console can take: while a command runs
  * its typeahead is bounded, and a paste beyond it waits in the UART (whose
  * flow control holds the sender back) instead of being dropped. */
@@ -178,6 +199,7 @@ void fw_main(void)
     cmd_fw_attach(uart_raw);
     login_init(&console, recovery);
     start_storage();
+    report_reverts();
     login_storage_ready();
     /* lwIP keeps a pointer to the hostname, not a copy. */
     static char hostname[DB_NAME_MAX + 1];

@@ -88,6 +88,25 @@ static void confirm(void)
                  fb.boot.version[0] ? fb.boot.version : "?");
 }
 
+/* The trial cannot pass: revert it now, with the reason in the boot state
+ * (the RAM log dies with the reset), and reset into the confirmed slot. If
+ * the record cannot be written, the boot stage still reverts the trial
+ * that began and did not confirm, only with a vaguer reason. */
+static void give_up(uint32_t elapsed, const char *why) __attribute__((noreturn));
+static void give_up(uint32_t elapsed, const char *why)
+{
+    char note[BOOTSTATE_NOTE_MAX + 1];
+    int slot = fb.boot.running == HAL_FLASH_SLOT_B ? 1 : 0;
+    snprintf(note, sizeof note, "slot %c: failed its self-test (waited %lu s for %s)",
+             bootstate_slot_letter(slot), (unsigned long)(elapsed / 1000), why);
+    log_err("fw", "%s: resetting to revert", note);
+    struct bootstate st;
+    if (bootstate_load(&st) == BOOTSTATE_LOADED && st.trial == slot &&
+        bootstate_revert(&st, note) == 0)
+        (void)bootstate_store(&st);
+    hal_reset();
+}
+
 uint32_t fwboot_poll(const struct fwboot_check *check)
 {
     if (fb.status != FWBOOT_TESTING)
@@ -106,14 +125,24 @@ uint32_t fwboot_poll(const struct fwboot_check *check)
     }
     snprintf(fb.waiting, sizeof fb.waiting, "%s", why);
     uint32_t elapsed = now - fb.started_ms;
-    if (fb.boot.trial && elapsed >= FWBOOT_TRIAL_MS) {
-        log_err("fw", "trial image failed its self-test (waited %lu s for %s): resetting "
-                      "to revert", (unsigned long)(elapsed / 1000), why);
-        hal_reset();
-    }
+    if (fb.boot.trial && elapsed >= FWBOOT_TRIAL_MS)
+        give_up(elapsed, why);
     return fb.turns < FWBOOT_TURNS ? 0 : 100;
 }
 
 enum fwboot_status fwboot_status(void) { return fb.status; }
+
+int fwboot_report_reverts(uint32_t *seen)
+{
+    struct bootstate st;
+    if (bootstate_load(&st) != BOOTSTATE_LOADED || st.reverts == *seen)
+        return 0;
+    if (st.reverts > *seen) /* below: a record rebuilt from scratch */
+        log_warn("fw", "running slot %c after a revert: %s (%lu revert%s in all)",
+                 fb.boot.running == HAL_FLASH_SLOT_B ? 'B' : 'A', st.note,
+                 (unsigned long)st.reverts, st.reverts == 1 ? "" : "s");
+    *seen = st.reverts;
+    return 1;
+}
 
 const char *fwboot_waiting_for(void) { return fb.waiting; }

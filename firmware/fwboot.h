@@ -6,8 +6,9 @@
  * event loop keeps turning. It never waits for a DHCP lease, a reachable
  * smart host or someone at the console: a good image at a site without
  * DHCP must not revert. A trial image that has not passed within
- * FWBOOT_TRIAL_MS resets, and the boot stage reverts to the confirmed
- * slot (bootflow.h). */
+ * FWBOOT_TRIAL_MS marks itself bad with what it waited for (kept in the
+ * boot state for `fw status`) and resets into the confirmed slot; one that
+ * hangs or crashes first is reverted by the boot stage (bootflow.h). */
 #ifndef FWBOOT_H
 #define FWBOOT_H
 
@@ -36,6 +37,10 @@ void fwboot_init(void);
  * return: a trial past its deadline resets). */
 uint32_t fwboot_poll(const struct fwboot_check *check);
 enum fwboot_status fwboot_status(void);
+/* Log the newest revert the boot state holds if its count is above
+ * `*seen` (kept by the caller across resets: the failed image's own log
+ * died with it), and raise `*seen`. Returns 1 when *seen changed. */
+int fwboot_report_reverts(uint32_t *seen);
 /* What the self-test still waits for ("" once passed), for `fw status`. */
 const char *fwboot_waiting_for(void);
 

@@ -9,11 +9,13 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "boot_pubkey.h"
@@ -21,6 +23,7 @@
 #include "devproto.h"
 #include "flashhal.h"
 #include "flashparts.h"
+#include "hal_reset.h"
 #include "imgverify.h"
 #include "link.h"
 
@@ -82,6 +85,33 @@ static int verify_slot(void *ctx, int slot, uint32_t min_sec_cnt, uint32_t *sec_
     return 0;
 }
 
+/* As on a part whose boot stage starts the independent watchdog, which
+ * nothing can stop afterwards: the image must kick it in time, so one that
+ * hangs before it could ever confirm itself is reset and reverted like one
+ * that crashes. Here an interval timer survives the exec, and SIGALRM's
+ * default action ends the process, which the board reads as a watchdog
+ * reset; the firmware's hal_watchdog_start() takes it over. */
+static void start_watchdog(void)
+{
+    struct itimerval it = {{0, 0}, {DEV_BOOT_WATCHDOG_MS / 1000, 0}};
+    signal(SIGALRM, SIG_DFL);
+    setitimer(ITIMER_REAL, &it, NULL);
+}
+
+/* How the last run ended, from the reset cause the board passes on: kept
+ * in the note of a trial this boot reverts. */
+static const char *last_reset(void)
+{
+    const char *v = getenv(DEV_ENV_RESET_CAUSE);
+    switch (v && *v ? atoi(v) : -1) {
+    case HAL_RESET_POWER_ON: return "the power failed";
+    case HAL_RESET_SOFTWARE: return "a software reset";
+    case HAL_RESET_WATCHDOG: return "the watchdog reset it";
+    case HAL_RESET_FAULT: return "it crashed or exited";
+    }
+    return NULL;
+}
+
 static void run_verified(int slot, int trial)
 {
     const struct mcuimg *m = &verified[slot].img;
@@ -110,8 +140,12 @@ static void run_verified(int slot, int trial)
     setenv(DEV_ENV_SEC_CNT, sec_cnt, 1);
     flashhal_cut_to_env();
     char *argv[] = {"relay-fw", NULL};
+    start_watchdog();
     fexecve(fd, argv, environ);
-    close(fd); /* only reached when exec failed */
+    /* Only reached when exec failed: the halt that follows waits with the
+     * watchdog stopped, to show its reason rather than boot-loop. */
+    setitimer(ITIMER_REAL, &(struct itimerval){{0, 0}, {0, 0}}, NULL);
+    close(fd);
 }
 
 int main(void)
@@ -124,7 +158,7 @@ int main(void)
     flashhal_cut_from_env();
     struct bootstate before, st;
     enum bootstate_load_rc record = bootstate_load(&before);
-    struct bootflow_ops ops = {verify_slot, NULL};
+    struct bootflow_ops ops = {.verify = verify_slot, .last_reset = last_reset()};
     struct bootflow_choice choice;
     char why[BOOTFLOW_WHY_MAX];
     if (bootflow_choose(&ops, &st, &choice, why, sizeof why) != 0)

@@ -15,6 +15,9 @@
  * input never blocks the link's Ethernet frames; the rest waits in the
  * board, then in the pty (flow control to whoever types or pastes). */
 #define DEV_UART_RX_WINDOW 16384
+/* The boot stage starts the watchdog before it hands over (boot_main.c);
+ * the firmware must kick it within this time. */
+#define DEV_BOOT_WATCHDOG_MS 10000
 #define DEV_ENV_STATE "SHR_STATE"             /* the state directory (flash files) */
 #define DEV_ENV_RESET_CAUSE "SHR_RESET_CAUSE" /* enum hal_reset_cause, decimal */
 #define DEV_ENV_BOOT_COUNT "SHR_BOOT_COUNT"   /* starts since power-on, decimal */

@@ -169,13 +169,17 @@ class BootStageTest(unittest.TestCase):
                     boot_state_record(active=0, images=[2, 1], trial=1))
         sim.extra_args = ["--no-flash"]
         boot = sim.start(timeout=20)
-        self.assertIn("boot: slot B: its trial boot reset before it confirmed itself; "
-                      "reverted to slot A", boot)
+        why = "slot B: its trial boot ended before it confirmed itself (it crashed or exited)"
+        self.assertIn("boot: %s; reverted to slot A" % why, boot)
         status = sim.cmd_ok("fw status")
         self.assertRegex(status, r"^running  slot A, ")
         self.assertIn("slot B   bad", status)
-        self.assertIn("last     slot B: its trial boot reset before it confirmed itself "
-                      "(1 revert in all)", status)
+        self.assertIn("last     %s (1 revert in all)" % why, status)
+        self.assertIn("fw: running slot A after a revert: %s (1 revert in all)" % why,
+                      sim.cmd_ok("log 40"))
+        sim.send("reboot\r")  # reported once, not at every boot
+        sim.wait_prompt(30)
+        self.assertNotIn("after a revert", sim.cmd_ok("log 40"))
 
     def test_power_cuts_during_a_trial_sampled(self):
         """The power fails at a handful of flash operations of a trial boot

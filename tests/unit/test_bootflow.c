@@ -141,7 +141,7 @@ static int fake_verify(void *ctx, int slot, uint32_t min, uint32_t *cnt, char *e
     return 0;
 }
 
-static const struct bootflow_ops fake_ops = {fake_verify, NULL};
+static const struct bootflow_ops fake_ops = {.verify = fake_verify};
 static struct bootstate st;
 static struct bootflow_choice choice;
 static char why[BOOTFLOW_WHY_MAX];
@@ -215,6 +215,24 @@ static void test_trial_runs_once_then_reverts(void **state)
     assert_int_equal(boot(), 0);
     assert_int_equal(choice.slot, A);
     assert_int_equal(verified[B], 0);
+}
+
+/* The board says how the trial's run ended; the revert keeps it, since
+ * the failed image's own log died with it. */
+static void test_trial_revert_says_how_it_ended(void **state)
+{
+    (void)state;
+    struct bootflow_ops ops = fake_ops;
+    ops.last_reset = "the watchdog reset it";
+    store(&(struct st){A, B, 0, C, T, 0});
+    assert_int_equal(bootflow_choose(&ops, &st, &choice, why, sizeof why), 0);
+    assert_int_equal(choice.slot, B);
+    assert_int_equal(bootflow_choose(&ops, &st, &choice, why, sizeof why), 0);
+    assert_int_equal(choice.slot, A);
+    struct bootstate saved;
+    bootstate_load(&saved);
+    assert_string_equal(saved.note, "slot B: its trial boot ended before it confirmed itself "
+                                    "(the watchdog reset it)");
 }
 
 static void test_trial_confirms(void **state)
@@ -334,7 +352,7 @@ static int real_verify(void *ctx, int slot, uint32_t min, uint32_t *cnt, char *e
     return 0;
 }
 
-static const struct bootflow_ops real_ops = {real_verify, NULL};
+static const struct bootflow_ops real_ops = {.verify = real_verify};
 
 /* Which image a slot holds now: 1 or 2, 0 for none that verifies. */
 static int image_in(int slot)
@@ -594,6 +612,7 @@ int main(void)
         cmocka_unit_test_setup(test_no_record_boots_what_verifies, setup_flow),
         cmocka_unit_test_setup(test_nothing_verifies_says_why, setup_flow),
         cmocka_unit_test_setup(test_trial_runs_once_then_reverts, setup_flow),
+        cmocka_unit_test_setup(test_trial_revert_says_how_it_ended, setup_flow),
         cmocka_unit_test_setup(test_trial_confirms, setup_flow),
         cmocka_unit_test_setup(test_trial_that_fails_verification_never_starts, setup_flow),
         cmocka_unit_test_setup(test_active_fails_confirmed_other_runs, setup_flow),

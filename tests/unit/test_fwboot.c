@@ -15,6 +15,7 @@
 #include "hal_bootctl.h"
 #include "hal_fake_flash.h"
 #include "hal_fakes.h"
+#include "log.h"
 
 static struct hal_boot_state boot;
 
@@ -87,12 +88,15 @@ static void test_trial_that_cannot_pass_resets_to_revert(void **state)
         turns(&no_db, 1);
         fail_msg("the trial did not reset at its deadline");
     }
-    /* Not confirmed: the boot stage will find the trial begun and revert. */
+    /* Reverted before the reset, with the reason the next boot shows. */
     struct bootstate st;
     assert_int_equal(bootstate_load(&st), 0);
     assert_int_equal(st.active, 0);
-    assert_int_equal(st.trial, 1);
-    assert_int_equal(st.trial_started, 1);
+    assert_int_equal(st.trial, BOOTSTATE_NONE);
+    assert_int_equal(st.image[1], BOOTSTATE_BAD);
+    assert_int_equal(st.reverts, 1);
+    assert_string_equal(st.note, "slot B: failed its self-test (waited 120 s for the "
+                                 "database to open)");
 }
 
 /* A confirmed image whose link is down stays up (waiting, saying why):
@@ -162,6 +166,31 @@ static void test_failed_confirm_retries_then_resets(void **state)
     hal_fake_power_on();
 }
 
+/* A revert is reported once, by the firmware that runs after it, with the
+ * reason the boot state kept; the count seen lives with the caller. */
+static void test_a_revert_is_reported_once(void **state)
+{
+    (void)state;
+    struct fwboot_check no_db = {0, 1, 1};
+    if (setjmp(hal_fake_reset_jmp) == 0) {
+        hal_fake_now_ms = 1000 + FWBOOT_TRIAL_MS;
+        turns(&no_db, 1);
+        fail_msg("the trial did not reset at its deadline");
+    }
+    boot.running = HAL_FLASH_SLOT_A; /* the boot stage starts the confirmed slot */
+    boot.trial = 0;
+    fwboot_init();
+    uint32_t seen = 0;
+    assert_int_equal(fwboot_report_reverts(&seen), 1);
+    assert_int_equal(seen, 1);
+    uint32_t last = log_last_seq();
+    assert_string_equal(log_get_seq(last)->text,
+                        "fw: running slot A after a revert: slot B: failed its self-test "
+                        "(waited 120 s for the database to open) (1 revert in all)");
+    assert_int_equal(fwboot_report_reverts(&seen), 0); /* the next boot: nothing new */
+    assert_int_equal(log_last_seq(), last);
+}
+
 /* Without a boot state record the firmware writes nothing up. */
 static void test_no_record_no_confirm(void **state)
 {
@@ -183,6 +212,7 @@ int main(void)
         cmocka_unit_test_setup(test_confirmed_image_never_resets, setup_trial),
         cmocka_unit_test_setup(test_confirm_refused_for_a_slot_not_on_record, setup_trial),
         cmocka_unit_test_setup(test_failed_confirm_retries_then_resets, setup_trial),
+        cmocka_unit_test_setup(test_a_revert_is_reported_once, setup_trial),
         cmocka_unit_test_setup(test_no_record_no_confirm, setup_trial),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

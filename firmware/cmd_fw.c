@@ -195,8 +195,10 @@ static int cmd_fw_confirm(struct console *con, int argc, char **argv)
         console_printf(con, "ok: slot %c is confirmed\n", bootstate_slot_letter(slot));
         return 0;
     }
-    if (bootstate_confirm(&st, slot, boot.sec_cnt) != 0 || bootstate_store(&st) != 0)
-        return console_error(con, "slot %c could not be confirmed", bootstate_slot_letter(slot));
+    /* Through fwboot, so the trial's deadline no longer applies. */
+    if (fwboot_confirm_by_hand() != 0)
+        return console_error(con, "slot %c could not be confirmed (see 'log')",
+                             bootstate_slot_letter(slot));
     console_printf(con, "ok: slot %c confirmed\n", bootstate_slot_letter(slot));
     return 0;
 }

@@ -51,7 +51,7 @@ static const char *missing(const struct fwboot_check *c)
 /* Record the running image as confirmed; its counter becomes the stored
  * minimum. A confirmed image confirms again at every boot (a no-op on
  * flash unless the minimum rises). */
-static void confirm(void)
+static void confirm(const char *how)
 {
     int slot = fb.boot.running == HAL_FLASH_SLOT_B ? 1 : 0;
     struct bootstate st, next;
@@ -84,8 +84,8 @@ static void confirm(void)
     }
     fb.status = FWBOOT_CONFIRMED;
     if (fb.boot.trial)
-        log_info("fw", "slot %c (%s) passed its self-test: confirmed", bootstate_slot_letter(slot),
-                 fb.boot.version[0] ? fb.boot.version : "?");
+        log_info("fw", "slot %c (%s) %s: confirmed", bootstate_slot_letter(slot),
+                 fb.boot.version[0] ? fb.boot.version : "?", how);
 }
 
 /* The trial cannot pass: revert it now, with the reason in the boot state
@@ -118,7 +118,7 @@ uint32_t fwboot_poll(const struct fwboot_check *check)
         why = "the boot state to be written";
     if (!why) {
         fb.waiting[0] = '\0';
-        confirm();
+        confirm("passed its self-test");
         if (fb.status != FWBOOT_TESTING)
             return UINT32_MAX;
         why = "the boot state to be written";
@@ -131,6 +131,15 @@ uint32_t fwboot_poll(const struct fwboot_check *check)
 }
 
 enum fwboot_status fwboot_status(void) { return fb.status; }
+
+int fwboot_confirm_by_hand(void)
+{
+    if (fb.status != FWBOOT_CONFIRMED) {
+        fb.status = FWBOOT_TESTING; /* a failed confirm may be tried again by hand */
+        confirm("confirmed from the console");
+    }
+    return fb.status == FWBOOT_CONFIRMED ? 0 : -1;
+}
 
 int fwboot_report_reverts(uint32_t *seen)
 {

@@ -37,6 +37,10 @@ void fwboot_init(void);
  * return: a trial past its deadline resets). */
 uint32_t fwboot_poll(const struct fwboot_check *check);
 enum fwboot_status fwboot_status(void);
+/* `fw confirm`: confirm the running image now, self-test or not (the
+ * operator checked it); from then on the trial deadline no longer applies.
+ * 0, or -1 when the boot state could not be written. */
+int fwboot_confirm_by_hand(void);
 /* Log the newest revert the boot state holds if its count is above
  * `*seen` (kept by the caller across resets: the failed image's own log
  * died with it), and raise `*seen`. Returns 1 when *seen changed. */

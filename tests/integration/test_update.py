@@ -184,6 +184,47 @@ class UpdateTest(unittest.TestCase):
         self.assertIn("slot B   empty", status)
         self.assertNotIn(", verified", status.split("slot B")[1])
 
+    def test_a_trial_that_cannot_pass_is_reverted_or_confirmed_by_hand(self):
+        """A trial whose self-test cannot pass (here: no image can open the
+        database, a directory stands in its place) waits and says so; fw
+        update is refused meanwhile; fw revert marks it bad and restarts
+        into slot A; after a second upload, fw confirm keeps it."""
+        sim = self.sim
+        db = os.path.join(sim.state_dir, "relay.db")
+        self.assertIn("error: not running a trial: nothing to revert to", sim.cmd("fw revert"))
+        self.assertIn("ok: image 0.2.0+0", self.upload(self.v2, ["-k"]))
+        sim.stop()
+        os.rename(db, db + ".aside")
+        os.mkdir(db)
+        sim.extra_args = ["--no-flash"]
+        sim.start()
+        status = sim.cmd_ok("fw status")
+        self.assertRegex(status, r"^running  slot B, ")
+        self.assertIn("state    trial boot, self-test running (not confirmed: a reset reverts), "
+                      "waiting for the database to open", status)
+        self.assertIn("error: confirm or revert the running trial first", sim.cmd("fw update"))
+        sim.send("fw revert\r")
+        sim.wait_prompt(30)
+        status = sim.cmd_ok("fw status")
+        self.assertRegex(status, r"^running  slot A, ")
+        self.assertIn("slot B   bad", status)
+        self.assertIn("last     reverted from the console (1 revert in all)", status)
+        # Again, and this time the operator keeps it.
+        self.assertIn("ok: image 0.2.0+0", self.upload(self.v2, ["-k"]))
+        sim.send("reboot\r")
+        sim.wait_prompt(30)
+        self.assertIn("waiting for the database to open", sim.cmd_ok("fw status"))
+        self.assertEqual(sim.cmd_ok("fw confirm"), "ok: slot B confirmed")
+        status = sim.cmd_ok("fw status")
+        self.assertIn("state    confirmed", status)
+        self.assertIn("slot B   confirmed, active", status)
+        self.assertIn("minimum  security counter 1", status)
+        sim.stop()
+        os.rmdir(db)
+        os.rename(db + ".aside", db)
+        sim.start()
+        self.assertRegex(sim.cmd_ok("fw status"), r"^running  slot B, .*\nstate    confirmed")
+
     def test_bad_uploads_are_refused(self):
         with open(self.v2, "rb") as f:
             good = f.read()

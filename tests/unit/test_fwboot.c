@@ -166,6 +166,26 @@ static void test_failed_confirm_retries_then_resets(void **state)
     hal_fake_power_on();
 }
 
+/* `fw confirm` during a trial that has not passed: confirmed at once, and
+ * the trial deadline no longer resets it. */
+static void test_confirm_by_hand_ends_the_trial_deadline(void **state)
+{
+    (void)state;
+    struct fwboot_check no_db = {0, 1, 1};
+    turns(&no_db, 3);
+    assert_int_equal(fwboot_confirm_by_hand(), 0);
+    assert_int_equal(fwboot_status(), FWBOOT_CONFIRMED);
+    struct bootstate st;
+    assert_int_equal(bootstate_load(&st), 0);
+    assert_int_equal(st.active, 1);
+    assert_int_equal(st.image[1], BOOTSTATE_CONFIRMED);
+    hal_fake_now_ms += 10 * FWBOOT_TRIAL_MS;
+    if (setjmp(hal_fake_reset_jmp) == 0)
+        turns(&no_db, 1);
+    else
+        fail_msg("a trial confirmed by hand was reset at its deadline");
+}
+
 /* A revert is reported once, by the firmware that runs after it, with the
  * reason the boot state kept; the count seen lives with the caller. */
 static void test_a_revert_is_reported_once(void **state)
@@ -212,6 +232,7 @@ int main(void)
         cmocka_unit_test_setup(test_confirmed_image_never_resets, setup_trial),
         cmocka_unit_test_setup(test_confirm_refused_for_a_slot_not_on_record, setup_trial),
         cmocka_unit_test_setup(test_failed_confirm_retries_then_resets, setup_trial),
+        cmocka_unit_test_setup(test_confirm_by_hand_ends_the_trial_deadline, setup_trial),
         cmocka_unit_test_setup(test_a_revert_is_reported_once, setup_trial),
         cmocka_unit_test_setup(test_no_record_no_confirm, setup_trial),
     };

@@ -34,6 +34,10 @@ static int cmd_version(struct console *con, int argc, char **argv)
     const char *slot = "?";
     if (hal_bootctl_state(&boot) == 0)
         slot = boot.running == HAL_FLASH_SLOT_B ? "B" : "A";
+    else
+        boot.version[0] = '\0';
+    /* The signed image's version (what was uploaded) next to the build's. */
+    const char *image = boot.version[0] ? boot.version : "?";
     /* The time in `timezone-offset`, and whether it can be trusted. */
     char now[CLOCKSYNC_LOCAL_LEN], clock[CLOCKSYNC_SERVER_MAX + 128];
     clocksync_format_local(hal_clock_wall(), clock_tz_minutes(), now, sizeof now);
@@ -47,6 +51,7 @@ static int cmd_version(struct console *con, int argc, char **argv)
         jsonw_string(j, "build", fw_build_id());
         jsonw_string(j, "board", hal_board_name());
         jsonw_string(j, "slot", slot);
+        jsonw_string(j, "image_version", image);
         jsonw_int(j, "time", hal_clock_wall());
         jsonw_string(j, "local_time", now);
         jsonw_bool(j, "clock_synchronized", cs->last_sync != 0);
@@ -59,8 +64,8 @@ static int cmd_version(struct console *con, int argc, char **argv)
         console_json_end(con);
         return 0;
     }
-    console_printf(con, "Smart Host Relay %s board %s slot %s\n", fw_version_text(),
-                   hal_board_name(), slot);
+    console_printf(con, "Smart Host Relay %s board %s slot %s image %s\n", fw_version_text(),
+                   hal_board_name(), slot, image);
     console_printf(con, "time %s\nclock %s\n", now, clock);
     return 0;
 }

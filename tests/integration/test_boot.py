@@ -26,7 +26,8 @@ class BootTest(unittest.TestCase):
     def test_version(self):
         out = self.sim.cmd_ok("version")
         self.assertRegex(out.splitlines()[0],
-                         r"^Smart Host Relay \d+\.\d+\.\d+ \(build \S+\) board posix slot A$")
+                         r"^Smart Host Relay (\d+\.\d+\.\d+) \(build \S+\) board posix slot A "
+                         r"image \1\+0$")
 
     def test_fw_status(self):
         out = self.sim.cmd_ok("fw status")

@@ -111,6 +111,8 @@ class UpdateTest(unittest.TestCase):
         sim.send("reboot\r")  # and it stays
         sim.wait_prompt(30)
         self.assertRegex(sim.cmd_ok("fw status"), r"^running  slot B, ")
+        self.assertRegex(sim.cmd_ok("version"), r"^Smart Host Relay \S+ \(build \S+\) board posix "
+                                                r"slot B image 0\.2\.0\+0\n")
         # What was queued before the update leaves through the new firmware.
         self.deliver_queue([row[0] for row in queued])
         # Now an older counter is refused.

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -33,6 +34,7 @@
 #include "hal_secret.h"
 #include "link.h"
 #include "slirpnet.h"
+#include "tapnet.h"
 #include "bootstate.h"
 #include "flashhal.h"
 #include "slotprog.h"
@@ -61,7 +63,8 @@ struct board {
     uint8_t rxq[BOARD_RXQ_MAX];
     size_t rxq_len;
     uint32_t uart_rx_room; /* bytes the device's UART buffer can take now */
-    struct slirpnet *net;
+    struct slirpnet *net; /* --net slirp */
+    struct tapnet *tap;   /* --net tap: exactly one of the two is set */
     int sigfd;
     pid_t dev_pid;
     int dev_fd;
@@ -230,9 +233,43 @@ static void report_uart_credit(struct board *b)
     }
 }
 
+/* --- the network backend: slirp or tap --- */
+
+static uint64_t net_egress_dropped(const struct board *b)
+{
+    if (b->net)
+        return slirpnet_egress_dropped(b->net);
+    return b->tap ? tapnet_egress_dropped(b->tap) : 0;
+}
+
+static void net_fill(struct board *b, struct pollfd *pfds, size_t *n, int *timeout)
+{
+    if (b->net)
+        slirpnet_fill(b->net, pfds, n, MAX_POLLFDS, timeout);
+    else if (b->tap)
+        tapnet_fill(b->tap, pfds, n, MAX_POLLFDS);
+}
+
+static void net_poll(struct board *b, const struct pollfd *pfds, int poll_failed)
+{
+    if (b->net)
+        slirpnet_poll(b->net, pfds, poll_failed);
+    else if (b->tap && !poll_failed)
+        tapnet_poll(b->tap, pfds);
+}
+
+/* A frame from the device; counted when the egress filter drops it. */
+static void net_send(struct board *b, const uint8_t *frame, size_t len)
+{
+    if (b->net)
+        slirpnet_send(b->net, frame, len);
+    else if (b->tap)
+        tapnet_send(b->tap, frame, len);
+}
+
 static void report_nic_stats(struct board *b)
 {
-    uint64_t v = b->net ? slirpnet_egress_dropped(b->net) : 0;
+    uint64_t v = net_egress_dropped(b);
     uint8_t be[8];
     for (int i = 0; i < 8; i++)
         be[i] = (uint8_t)(v >> (56 - 8 * i));
@@ -263,6 +300,7 @@ static int start_device(struct board *b)
     char cause[16], count[16];
     snprintf(cause, sizeof cause, "%d", (int)b->next_cause);
     snprintf(count, sizeof count, "%u", b->boot_count);
+    pid_t board_pid = getpid();
     pid_t pid = fork();
     if (pid < 0)
         return die("fork: %s", strerror(errno));
@@ -270,6 +308,13 @@ static int start_device(struct board *b)
         /* Own process group: a Ctrl-C on the sim's terminal is for the
          * board (power off), never a signal into the CPU. */
         setpgid(0, 0);
+        /* No CPU runs without its board: a SIGKILLed board takes the device
+         * with it (in tap mode the device would otherwise keep the
+         * board's network namespace alive). Kept across the boot stage's
+         * exec of the firmware. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != board_pid)
+            _exit(127);
         boardlog_redirect_child_stderr();
         sigset_t none;
         sigemptyset(&none);
@@ -359,6 +404,8 @@ static void reap(struct board *b)
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
         if (pid == b->dev_pid)
             device_gone(b, status);
+        else
+            tapnet_reaped(b->tap, pid, status);
 }
 
 static void power_off(struct board *b)
@@ -390,8 +437,8 @@ static void feed_uart(struct board *b);
 static void on_device_msg(void *ctx, uint8_t type, const uint8_t *p, size_t len)
 {
     struct board *b = ctx;
-    if (type == LINK_ETH && b->net)
-        slirpnet_send(b->net, p, len); /* counted when the filter drops it */
+    if (type == LINK_ETH)
+        net_send(b, p, len);
     else if (type == LINK_UART)
         conport_write(&b->con, p, len);
     else if (type == LINK_UART_RX_CREDIT && len == 4) {
@@ -402,7 +449,7 @@ static void on_device_msg(void *ctx, uint8_t type, const uint8_t *p, size_t len)
     }
 }
 
-static void on_slirp_frame(void *ctx, const uint8_t *frame, size_t len)
+static void on_net_frame(void *ctx, const uint8_t *frame, size_t len)
 {
     queue_to_device(ctx, LINK_ETH, frame, len);
 }
@@ -503,8 +550,7 @@ static int run(struct board *b)
             int64_t left = b->restart_at_ms - now_ms();
             timeout = left < 0 ? 0 : (int)left;
         }
-        if (b->net)
-            slirpnet_fill(b->net, pfds, &n, MAX_POLLFDS, &timeout);
+        net_fill(b, pfds, &n, &timeout);
         /* Console output waiting for the reader: look again soon (the pty
          * says nothing when the reader takes bytes). */
         if (conport_flush(&b->con) && (timeout < 0 || timeout > CONSOLE_PACE_MS))
@@ -520,11 +566,9 @@ static int run(struct board *b)
             if (b->dev_fd >= 0 && (pfds[2].revents & (POLLIN | POLLHUP)))
                 device_readable(b);
         }
-        if (b->net) {
-            slirpnet_poll(b->net, pfds, rc < 0);
-            if (slirpnet_egress_dropped(b->net) != b->egress_reported)
-                report_nic_stats(b);
-        }
+        net_poll(b, pfds, rc < 0);
+        if (net_egress_dropped(b) != b->egress_reported)
+            report_nic_stats(b);
         conport_flush(&b->con);
         report_uart_credit(b);
         feed_uart(b); /* input held back while the link queue was full */
@@ -542,7 +586,7 @@ static int run(struct board *b)
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: relay-board [--state DIR] [--net slirp] [--smtp-port N]\n"
+            "usage: relay-board [--state DIR] [--net slirp|tap] [--smtp-port N]\n"
             "                   [--console stdio|pty] [--image FILE] [--boot FILE]\n"
             "                   [--clock-unset] [--recovery] [--flash-cut-after N]\n");
 }
@@ -554,6 +598,7 @@ int main(int argc, char **argv)
     const char *boot = NULL;
     char err[256];
     long smtp_port = 2525;
+    int smtp_port_given = 0;
     static const struct option opts[] = {
         {"state", required_argument, NULL, 's'}, {"net", required_argument, NULL, 'n'},
         {"smtp-port", required_argument, NULL, 'p'}, {"console", required_argument, NULL, 'c'},
@@ -584,6 +629,7 @@ int main(int argc, char **argv)
             smtp_port = strtol(optarg, &end, 10);
             if (*end || smtp_port < 1 || smtp_port > 65535)
                 return die("--smtp-port must be 1..65535, not '%s'", optarg);
+            smtp_port_given = 1;
             break;
         }
         case 'h': usage(stdout); return 0;
@@ -594,8 +640,14 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (strcmp(net, "slirp") != 0)
-        return die("--net %s is not available; this board supports: slirp", net);
+    int use_tap = strcmp(net, "tap") == 0;
+    if (!use_tap && strcmp(net, "slirp") != 0)
+        return die("--net must be slirp or tap, not '%s'", net);
+    /* In tap mode nothing listens on host loopback: a port given for it
+     * would be silently unused, so it is refused instead. */
+    if (use_tap && smtp_port_given)
+        return die("--smtp-port has no meaning with --net tap: clients connect to the "
+                   "device's own address, port 25 (printed as \"tap: device ...\")");
     enum conport_mode mode;
     if (strcmp(console, "stdio") == 0)
         mode = CONPORT_STDIO;
@@ -646,20 +698,36 @@ int main(int argc, char **argv)
         return die("signalfd: %s", strerror(errno));
     signal(SIGPIPE, SIG_IGN);
 
-    b.net = slirpnet_new((uint16_t)smtp_port, on_slirp_frame, &b, err, sizeof err);
-    if (!b.net)
-        return die("network: %s", err);
+    char tap_line[256] = "";
+    if (use_tap) {
+        b.tap = tapnet_new(on_net_frame, &b, err, sizeof err);
+        if (!b.tap)
+            return die("network: %s", err);
+        const struct tapnet_info *ti = tapnet_info(b.tap);
+        snprintf(tap_line, sizeof tap_line, "tap: device %s host %s/%u hostif %s netns %s",
+                 ti->device, ti->host, ti->prefix, ti->hostif, ti->netns);
+        boardlog("%s", tap_line);
+    } else {
+        b.net = slirpnet_new((uint16_t)smtp_port, on_net_frame, &b, err, sizeof err);
+        if (!b.net)
+            return die("network: %s", err);
+    }
     b.txq = malloc(TXQ_MAX);
     if (!b.txq)
         return die("out of memory");
     if (conport_open(&b.con, mode, err, sizeof err) != 0)
         return die("console: %s", err);
     if (mode == CONPORT_PTY) {
+        /* Parsed by tools (relaysim.py): the addresses, then the console. */
+        if (tap_line[0])
+            printf("%s\n", tap_line);
         printf("console: %s\n", b.con.path);
         fflush(stdout);
     } else if (conport_raw_stdio(&b.con)) {
         /* The one line of the simulator's own on this console: how to
          * leave, and where its messages went, before the appliance talks. */
+        if (tap_line[0])
+            fprintf(stderr, "board: %s\r\n", tap_line);
         fprintf(stderr, "board: console on this terminal; Ctrl-A x quits; board messages go "
                 "to %s/%s\r\n", b.state, BOARDLOG_FILE);
     }
@@ -670,6 +738,7 @@ int main(int argc, char **argv)
     power_off(&b);
     conport_close(&b.con);
     slirpnet_free(b.net);
+    tapnet_free(b.tap);
     boardlog("powered off");
     return rc;
 }

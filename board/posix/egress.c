@@ -1,4 +1,4 @@
-/* egress.c — slirp egress filter; see egress.h. */
+/* egress.c — the simulated wire's egress filter; see egress.h. */
 #include "egress.h"
 
 #include <stdio.h>
@@ -16,9 +16,18 @@ static uint32_t be32(const uint8_t *p)
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
 
+/* A unicast host of the policy's subnet (tap mode); never its network or
+ * broadcast address, which would reach every host on the bridge. */
+static int in_subnet(const struct egress_policy *policy, uint32_t addr)
+{
+    uint32_t mask = policy->subnet_mask;
+    return mask != 0 && (addr & mask) == policy->subnet && (addr & ~mask) != 0 &&
+           (addr & ~mask) != ~mask;
+}
+
 /* ARP for IPv4 over Ethernet: 28 bytes. Pass requests/replies about the host
- * alias, and gratuitous announcements of our own address (sender == target),
- * which reach no other host. */
+ * alias or a host of the subnet, and gratuitous announcements of our own
+ * address (sender == target), which reach no other host. */
 static enum egress_verdict check_arp(const struct egress_policy *policy,
                                      const uint8_t *arp, size_t len)
 {
@@ -26,7 +35,7 @@ static enum egress_verdict check_arp(const struct egress_policy *policy,
         arp[4] != 6 || arp[5] != 4)
         return EGRESS_DROP;
     uint32_t sender = be32(arp + 14), target = be32(arp + 24);
-    if (target == policy->host_alias || sender == target)
+    if (target == policy->host_alias || in_subnet(policy, target) || sender == target)
         return EGRESS_PASS;
     return EGRESS_DROP;
 }
@@ -40,10 +49,10 @@ static enum egress_verdict check_ipv4(const struct egress_policy *policy,
     if (ihl < 20 || ihl > len)
         return EGRESS_DROP;
     uint32_t dst = be32(ip + 16);
-    if (dst == policy->host_alias)
+    if (dst == policy->host_alias || in_subnet(policy, dst))
         return EGRESS_PASS;
     /* DHCP DISCOVER/REQUEST go to the limited broadcast before we have an
-     * address; that is the only broadcast slirp answers. Fragments (offset
+     * address; that is the only broadcast the wire's DHCP server answers. Fragments (offset
      * or MF set) cannot be checked for the port and are refused. */
     int fragmented = (be16(ip + 6) & 0x3FFF) != 0;
     if (dst == IPV4_BROADCAST && ip[9] == IPPROTO_UDP_NUM && !fragmented &&

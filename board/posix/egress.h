@@ -2,9 +2,14 @@
  *
  * In slirp mode the appliance may only talk to the host alias (10.0.2.2,
  * which slirp maps to host loopback), plus the DHCP broadcast it needs to
- * learn its address. Everything else — slirp's DNS address, the real
- * Internet, IPv6 — is dropped and counted, so a test can never leak traffic
- * off the machine. Pure frame inspection, no slirp calls. */
+ * learn its address. In tap mode it may also talk to any host of the
+ * board's own subnet (the host's end of the veth pair and its extra
+ * addresses, the DHCP server in the board's namespace): those addresses
+ * exist only while the board runs. Everything else — slirp's DNS address,
+ * the real Internet (which a host with IP forwarding on would otherwise
+ * route the tap's traffic to), IPv6 — is dropped and counted, so a test can
+ * never leak traffic off the machine. Pure frame inspection, no network
+ * calls. */
 #ifndef EGRESS_H
 #define EGRESS_H
 
@@ -13,6 +18,9 @@
 
 struct egress_policy {
     uint32_t host_alias; /* IPv4 address in host byte order, e.g. 10.0.2.2 */
+    /* tap mode: the board's subnet (host byte order); mask 0 for none. Its
+     * network and broadcast addresses never pass. */
+    uint32_t subnet, subnet_mask;
 };
 
 enum egress_verdict { EGRESS_PASS = 0, EGRESS_DROP = 1 };

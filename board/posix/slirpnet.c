@@ -14,6 +14,7 @@
 #include "boardlog.h"
 #include "egress.h"
 #include "hal_eth.h"
+#include "nettrace.h"
 
 /* Frames waiting to cross between the two stacks, each direction. 512
  * frames cover a full TCP window per session for a dozen sessions; beyond
@@ -38,7 +39,6 @@ struct slirp_timer {
 
 struct slirpnet {
     Slirp *slirp;
-    int trace; /* SHR_BOARD_TRACE=1: one board log line per frame, for debugging */
     struct egress_policy policy;
     uint64_t egress_dropped;
     slirpnet_rx_fn rx;
@@ -68,47 +68,10 @@ static int64_t now_ms(void)
 
 /* --- callbacks slirp makes --- */
 
-static uint32_t be32_at(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-/* For an IPv4 TCP frame: " sport S seq N ack N tcpflags 0xFF", so a trace
- * shows sequence numbers (tests check the appliance's ISNs with it);
- * "" for anything else. Honours the IP header length, unlike the fixed
- * offset of the flags byte in the line itself. */
-static void trace_tcp(const uint8_t *f, size_t len, char *out, size_t cap)
-{
-    enum { ETH_HDR = 14, ETHERTYPE_IPV4 = 0x0800, IPPROTO_TCP_NUM = 6, TCP_MIN = 20 };
-    out[0] = '\0';
-    if (len < ETH_HDR + 20 || ((unsigned)f[12] << 8 | f[13]) != ETHERTYPE_IPV4 ||
-        f[ETH_HDR + 9] != IPPROTO_TCP_NUM)
-        return;
-    size_t ihl = (size_t)(f[ETH_HDR] & 0x0F) * 4;
-    if (ihl < 20 || len < ETH_HDR + ihl + TCP_MIN)
-        return;
-    const uint8_t *t = f + ETH_HDR + ihl;
-    snprintf(out, cap, " sport %u seq %lu ack %lu tcpflags 0x%02x", (unsigned)t[0] << 8 | t[1],
-             (unsigned long)be32_at(t + 4), (unsigned long)be32_at(t + 8), t[13]);
-}
-
-static void trace_frame(const struct slirpnet *sn, const char *dir, const uint8_t *f, size_t len)
-{
-    if (!sn->trace)
-        return;
-    char what[96], tcp[80];
-    egress_describe(f, len, what, sizeof what);
-    trace_tcp(f, len, tcp, sizeof tcp);
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    boardlog("%ld.%06ld %s %s (%zu bytes, flags 0x%02x)%s", (long)ts.tv_sec % 1000,
-             ts.tv_nsec / 1000, dir, what, len, len > 47 ? f[47] : 0, tcp);
-}
-
 static ssize_t cb_send_packet(const void *buf, size_t len, void *opaque)
 {
     struct slirpnet *sn = opaque;
-    trace_frame(sn, "to device  ", buf, len);
+    nettrace_frame("to device  ", buf, len);
     queue_push(&sn->to_device, buf, len); /* a full queue drops, like a busy wire */
     return (ssize_t)len;
 }
@@ -194,8 +157,6 @@ struct slirpnet *slirpnet_new(uint16_t smtp_port, slirpnet_rx_fn rx, void *ctx,
     }
     sn->rx = rx;
     sn->rx_ctx = ctx;
-    const char *trace = getenv("SHR_BOARD_TRACE");
-    sn->trace = trace && *trace == '1';
     struct in_addr host_alias, guest;
     inet_pton(AF_INET, SLIRPNET_HOST_ALIAS, &host_alias);
     inet_pton(AF_INET, SLIRPNET_GUEST_ADDR, &guest);
@@ -330,17 +291,10 @@ void slirpnet_poll(struct slirpnet *sn, const struct pollfd *pfds, int poll_fail
 int slirpnet_send(struct slirpnet *sn, const uint8_t *frame, size_t len)
 {
     if (egress_check(&sn->policy, frame, len) != EGRESS_PASS) {
-        sn->egress_dropped++;
-        /* Say what was refused, without flooding: the first few, then
-         * every 1000th. */
-        if (sn->egress_dropped <= 10 || sn->egress_dropped % 1000 == 0) {
-            char what[96];
-            egress_describe(frame, len, what, sizeof what);
-            boardlog("egress dropped #%llu: %s", (unsigned long long)sn->egress_dropped, what);
-        }
+        nettrace_dropped(++sn->egress_dropped, frame, len);
         return -1;
     }
-    trace_frame(sn, "from device", frame, len);
+    nettrace_frame("from device", frame, len);
     queue_push(&sn->to_slirp, frame, len);
     return 0;
 }

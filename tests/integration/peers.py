@@ -2,7 +2,9 @@
 
 Every peer listens on 127.0.0.1 (a free port unless told otherwise); the
 appliance reaches host loopback as 10.0.2.2 through slirp, so a test hands it
-"10.0.2.2" and `peer.port`. Every peer is a context manager: it starts in
+"10.0.2.2" and `peer.port`. On the tap wire (Sim(net="tap")) the appliance
+reaches the host at sim.host_addr instead: SmartHost, Sink and Dns take
+address=sim.host_addr to listen there. Every peer is a context manager: it starts in
 __enter__ (or start()) and stops, joins its threads and removes its files in
 __exit__ (or stop()). All waits are bounded; all threads are daemons.
 
@@ -218,7 +220,8 @@ class _Recorder:
             self.connections.clear()
 
     def __repr__(self):
-        return "%s(127.0.0.1:%s)" % (type(self).__name__, getattr(self, "port", "?"))
+        return "%s(%s:%s)" % (type(self).__name__, getattr(self, "address", LOOPBACK),
+                              getattr(self, "port", "?"))
 
 
 def _reply(code_text):
@@ -616,7 +619,7 @@ class _Controller(Controller):
     def __init__(self, shr_host, handler, sock, **kwargs):
         self._shr_host = shr_host
         self._shr_sock = sock
-        super().__init__(handler, hostname=LOOPBACK, port=sock.getsockname()[1],
+        super().__init__(handler, hostname=sock.getsockname()[0], port=sock.getsockname()[1],
                          ready_timeout=START_TIMEOUT, **kwargs)
 
     def factory(self):
@@ -660,7 +663,7 @@ class _Controller(Controller):
 
 
 class SmartHost(_Recorder, _Peer):
-    """A real SMTP server (aiosmtpd) on 127.0.0.1:port.
+    """A real SMTP server (aiosmtpd) on 127.0.0.1:port (or address:port).
 
     tls             offer STARTTLS with a certificate from `pki`
     cert            "good" | "wrong-name" | "self-signed" | "expired" (TestPKI.pair)
@@ -680,6 +683,7 @@ class SmartHost(_Recorder, _Peer):
     reply_data      None, (code, text) for every DATA, or a list used one
                     per transaction (None items accept; accepts once used up)
     tls_context     an ssl.SSLContext to use instead of pki/cert
+    address         where it listens (default 127.0.0.1; sim.host_addr on the tap wire)
     smtp_options    passed to aiosmtpd.smtp.SMTP (data_size_limit, ...)
 
     greeting, reply_mail, reply_rcpt and reply_data are read at every
@@ -695,8 +699,9 @@ class SmartHost(_Recorder, _Peer):
                  auth_mechanisms=("PLAIN", "LOGIN"), require_tls=False, pipelining=True,
                  greeting=None,
                  reply_mail=None, reply_rcpt=None, reply_data=None, tls_context=None,
-                 **smtp_options):
+                 address=LOOPBACK, **smtp_options):
         self._init_records()
+        self.address = address
         self.tls = tls
         self.auth = tuple(auth) if auth is not None else None
         self.require_auth = require_auth
@@ -766,7 +771,7 @@ class SmartHost(_Recorder, _Peer):
         kwargs.update(self.smtp_options)
         sock = socket.socket()
         try:
-            sock.bind((LOOPBACK, 0))
+            sock.bind((self.address, 0))
             sock.listen(128)
         except OSError:
             sock.close()
@@ -1163,7 +1168,8 @@ def _split_path(text):
 # --- Sink (Postfix smtp-sink) ----------------------------------------------
 
 class Sink(_Peer):
-    """Postfix's smtp-sink on 127.0.0.1:port (free port if None): takes mail
+    """Postfix's smtp-sink on 127.0.0.1:port (free port if None; `address`
+    instead of 127.0.0.1, e.g. sim.host_addr on the tap wire): takes mail
     and throws it away, counting it. For bulk delivery tests.
 
     Counters come from smtp-sink -c (updated at every ".", QUIT and session
@@ -1175,8 +1181,10 @@ class Sink(_Peer):
     As root it runs with -u nobody, which smtp-sink requires.
     """
 
-    def __init__(self, port=None, hostname="sink.test", dump=False, args=(), backlog=128):
+    def __init__(self, port=None, hostname="sink.test", dump=False, args=(), backlog=128,
+                 address=LOOPBACK):
         self.port = port
+        self.address = address
         self.hostname = hostname
         self.dump = dump
         self.args = list(args)
@@ -1194,7 +1202,7 @@ class Sink(_Peer):
             cmd += ["-u", "nobody"]
         if self.dump:
             cmd += ["-d", os.path.join(self.dump_dir, "%Y%m%d%H%M%S.")]
-        return cmd + self.args + ["%s:%d" % (LOOPBACK, self.port), str(self.backlog)]
+        return cmd + self.args + ["%s:%d" % (self.address, self.port), str(self.backlog)]
 
     @property
     def dump_dir(self):
@@ -1213,8 +1221,8 @@ class Sink(_Peer):
                 return
             if fixed or b"in use" not in self._stderr:
                 break
-        raise PeerError("smtp-sink did not start on 127.0.0.1:%s: %s"
-                        % (self.port, self._stderr.decode(errors="replace").strip()))
+        raise PeerError("smtp-sink did not start on %s:%s: %s"
+                        % (self.address, self.port, self._stderr.decode(errors="replace").strip()))
 
     def _spawn(self):
         self._stderr = b""
@@ -1230,7 +1238,7 @@ class Sink(_Peer):
             if self.proc.poll() is not None:
                 self._reap()
                 return False
-            if _listening(self.port):
+            if _listening(self.port, self.address):
                 return True
             time.sleep(0.02)
         self._reap()
@@ -1327,7 +1335,7 @@ class Sink(_Peer):
                 self._tmp = None
 
     def __repr__(self):
-        return "Sink(127.0.0.1:%s)" % self.port
+        return "Sink(%s:%s)" % (self.address, self.port)
 
 
 # --- Dns (dnsmasq) ---------------------------------------------------------

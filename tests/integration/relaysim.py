@@ -5,9 +5,17 @@ pty, waits for the prompt and runs commands, returning their output. Every
 integration test goes through this module, so later console features
 (login, JSON output) are taught to tests here, in one place.
 
+The network is slirp (default: the appliance's port 25 at
+127.0.0.1:sim.smtp_port, host loopback seen as 10.0.2.2) or, as root, the tap
+wire (Sim(net="tap")): the appliance at sim.device_addr:25 and the host at
+sim.host_addr, on a /24 of their own that disappears with the board;
+sim.add_source_addr() gives clients more host addresses on it. sim.smtp_addr
+is where clients connect in either mode.
+
 Runs on Debian's /usr/bin/python3 with python3-pexpect.
 """
 import io
+import itertools
 import json
 import os
 import re
@@ -32,6 +40,11 @@ TEST_ADMIN_PASSWORD = "test-admin-password-1"
 # appear: the longer first-boot prompts end in the plain one.
 LOGIN_PROMPTS = ["repeat new admin password: ", "new admin password: ", "password: "]
 BOOT_TIMEOUT = 10  # seconds; the appliance must reach its prompt within this
+IP = "/usr/sbin/ip"
+NSENTER = "/usr/bin/nsenter"
+# "tap: device 10.213.7.2 host 10.213.7.1/24 hostif shrtap123 netns /proc/123/ns/net"
+TAP_LINE = re.compile(r"tap: device (\S+) host (\S+)/(\d+) hostif (\S+) netns (\S+)$")
+_tap_logs = itertools.count()
 
 
 def log_in(child, password=TEST_ADMIN_PASSWORD, prompt=PROMPT, timeout=BOOT_TIMEOUT):
@@ -62,13 +75,21 @@ class Sim:
     """One simulated appliance: board process, device process, console."""
 
     def __init__(self, state_dir=None, smtp_port=None, console="pty", auto_login=True,
-                 extra_args=(), prompt=PROMPT):
+                 extra_args=(), prompt=PROMPT, net="slirp"):
         self._tmp = None
         if state_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="shr-sim-")
             state_dir = os.path.join(self._tmp.name, "state")
         self.state_dir = state_dir
-        self.smtp_port = smtp_port or free_port()
+        if net not in ("slirp", "tap"):
+            raise ValueError("net must be 'slirp' or 'tap'")
+        self.net = net
+        # slirp: the forwarded port on 127.0.0.1; tap has no forward (None).
+        self.smtp_port = None if net == "tap" else (smtp_port or free_port())
+        # tap: what the board chose (its "tap: ..." line), set by start().
+        self.device_addr = self.host_addr = self.host_if = self.netns_path = None
+        self.prefix = None
+        self._source_addrs = []
         self.console = console
         # Set the admin password at first boot and log in whenever asked,
         # so tests not about the login never see it.
@@ -81,13 +102,24 @@ class Sim:
         self.pty_path = None
         self.boot_text = ""
         self.transcript = io.StringIO()
-        self._log_path = os.path.join(os.path.dirname(state_dir), "board-%d.log" % self.smtp_port)
+        tag = self.smtp_port or "tap-%d-%d" % (os.getpid(), next(_tap_logs))
+        self._log_path = os.path.join(os.path.dirname(state_dir), "board-%s.log" % tag)
 
     # --- lifecycle ---------------------------------------------------------
 
     def command_line(self):
-        return [SIM, "--state", self.state_dir, "--smtp-port", str(self.smtp_port),
-                "--console", self.console] + self.extra_args
+        if self.net == "tap":
+            net = ["--net", "tap"]
+        else:
+            net = ["--smtp-port", str(self.smtp_port)]
+        return [SIM, "--state", self.state_dir] + net + ["--console", self.console] + self.extra_args
+
+    @property
+    def smtp_addr(self):
+        """(host, port) where clients reach the appliance's port 25."""
+        if self.net == "tap":
+            return (self.device_addr, 25)
+        return ("127.0.0.1", self.smtp_port)
 
     def env(self):
         env = dict(os.environ)
@@ -105,6 +137,14 @@ class Sim:
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=self._log, start_new_session=True)
         line = self._read_stdout_line(timeout)
+        m = TAP_LINE.match(line)
+        if m:
+            self.device_addr, self.host_addr = m.group(1), m.group(2)
+            self.prefix, self.host_if, self.netns_path = int(m.group(3)), m.group(4), m.group(5)
+            line = self._read_stdout_line(timeout)
+        elif self.net == "tap":
+            raise SimError("sim printed %r instead of its tap addresses; board log:\n%s"
+                           % (line, self.board_log()))
         m = re.match(r"console: (/dev/pts/\d+)$", line)
         if not m:
             raise SimError("sim printed %r instead of the console path; board log:\n%s"
@@ -287,6 +327,30 @@ class Sim:
         rows = self.query("SELECT data FROM message_chunk WHERE message = ? ORDER BY seq",
                           (queue_id,))
         return b"".join(r[0] for r in rows)
+
+    # --- the tap wire ---------------------------------------------------------
+
+    def add_source_addr(self):
+        """tap: one more host address on the appliance's subnet (on the
+        host end of the veth, so it goes away with the board), for clients
+        that must come from a distinct source; returns it."""
+        if self.net != "tap":
+            raise SimError("distinct source addresses need Sim(net='tap')")
+        base = self.host_addr.rsplit(".", 1)[0]
+        addr = "%s.%d" % (base, 10 + len(self._source_addrs))
+        r = subprocess.run([IP, "addr", "add", "%s/%d" % (addr, self.prefix), "dev", self.host_if],
+                           capture_output=True, text=True, timeout=10)
+        if r.returncode != 0:
+            raise SimError("ip addr add %s: %s" % (addr, r.stderr.strip()))
+        self._source_addrs.append(addr)
+        return addr
+
+    def netns_command(self, argv):
+        """tap: argv run inside the board's network namespace (Debian 12's
+        Python has no os.setns), e.g. subprocess.run(sim.netns_command([...]))."""
+        if self.net != "tap":
+            raise SimError("the board has a network namespace only with net='tap'")
+        return [NSENTER, "--net=%s" % self.netns_path] + list(argv)
 
     def dhcp_address(self, timeout=10):
         """Wait until `net show` reports an address; returns it."""

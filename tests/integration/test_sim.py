@@ -59,7 +59,7 @@ class SimContractTest(unittest.TestCase):
 
     def test_bad_options_are_refused(self):
         cases = [
-            (["--net", "tap"], "--net tap is not available"),
+            (["--net", "vde"], "--net must be slirp or tap, not 'vde'"),
             (["--console", "serial"], "--console must be stdio or pty"),
             (["--smtp-port", "70000"], "--smtp-port must be 1..65535"),
             (["--bogus"], "unknown option"),

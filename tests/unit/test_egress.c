@@ -1,4 +1,5 @@
-/* slirp egress filter: only the host alias (and DHCP's broadcast) pass. */
+/* The wire's egress filter: only the host alias (and DHCP's broadcast) pass;
+ * in tap mode also the hosts of the board's subnet. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,7 +14,7 @@
 #define GUEST 0x0A00020Fu      /* 10.0.2.15 */
 #define SLIRP_DNS 0x0A000203u  /* 10.0.2.3 */
 
-static const struct egress_policy policy = {HOST_ALIAS};
+static const struct egress_policy policy = {HOST_ALIAS, 0, 0};
 static uint8_t frame[1514];
 
 static void put32(uint8_t *p, uint32_t v)
@@ -122,6 +123,44 @@ static void test_arp(void **state)
     assert_int_equal(egress_check(&policy, frame, n - 1), EGRESS_DROP); /* truncated */
 }
 
+/* tap mode: 10.213.7.0/24, the host's veth end .1 as the host alias. */
+#define TAP_NET 0x0AD50700u
+#define TAP_HOST 0x0AD50701u
+#define TAP_DEVICE 0x0AD50702u
+static const struct egress_policy tap_policy = {TAP_HOST, TAP_NET, 0xFFFFFF00u};
+
+static void test_tap_subnet_hosts_pass(void **state)
+{
+    (void)state;
+    uint32_t ok[] = {TAP_HOST, TAP_NET | 3, TAP_NET | 10, TAP_NET | 254};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        size_t n = ipv4(TAP_DEVICE, ok[i], 6, 25);
+        assert_int_equal(egress_check(&tap_policy, frame, n), EGRESS_PASS);
+        n = arp(TAP_DEVICE, ok[i]);
+        assert_int_equal(egress_check(&tap_policy, frame, n), EGRESS_PASS);
+    }
+    size_t n = ipv4(0, 0xFFFFFFFFu, 17, 67);
+    assert_int_equal(egress_check(&tap_policy, frame, n), EGRESS_PASS);
+}
+
+static void test_tap_outside_subnet_dropped(void **state)
+{
+    (void)state;
+    /* The subnet's own network and broadcast addresses, its neighbours,
+     * loopback, the slirp alias, the Internet. */
+    uint32_t no[] = {TAP_NET, TAP_NET | 255, 0x0AD50801u, 0x0AD506FEu,
+                     0x7F000001u, HOST_ALIAS, 0x08080808u, 0xC0000202u};
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
+        size_t n = ipv4(TAP_DEVICE, no[i], 6, 25);
+        assert_int_equal(egress_check(&tap_policy, frame, n), EGRESS_DROP);
+        n = arp(TAP_DEVICE, no[i]);
+        assert_int_equal(egress_check(&tap_policy, frame, n), EGRESS_DROP);
+    }
+    /* The slirp policy knows no subnet: its neighbours stay dropped. */
+    size_t n = ipv4(GUEST, 0x0A000201u, 6, 25);
+    assert_int_equal(egress_check(&policy, frame, n), EGRESS_DROP);
+}
+
 static void test_ipv6_and_unknown_dropped(void **state)
 {
     (void)state;
@@ -155,6 +194,8 @@ int main(void)
         cmocka_unit_test(test_fragmented_broadcast_dropped),
         cmocka_unit_test(test_ip_options_respected),
         cmocka_unit_test(test_arp),
+        cmocka_unit_test(test_tap_subnet_hosts_pass),
+        cmocka_unit_test(test_tap_outside_subnet_dropped),
         cmocka_unit_test(test_ipv6_and_unknown_dropped),
         cmocka_unit_test(test_truncated_dropped),
     };

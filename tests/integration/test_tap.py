@@ -3,6 +3,7 @@ device in the board's own network namespace, the kernel's TCP on the host
 side. It boots and gets its address by DHCP (or a static one), relays mail
 from an allowlisted source address to a smart host on the host end while
 another source address is refused, counts connections per source address,
+sends nothing beyond its subnet,
 and leaves nothing behind — no link, address, route, namespace or process —
 when the board exits or is killed. And the board refuses clearly when it
 cannot build the wire."""
@@ -139,6 +140,21 @@ class TapRelayTest(unittest.TestCase):
                          % re.escape(self.other))
         self.assertTrue(banner(self.sim, self.allowed).startswith("220 "))
 
+    def test_nothing_leaves_the_subnet(self):
+        def dropped():
+            return int(re.search(r"egress-dropped (\d+)", self.sim.cmd_ok("net show")).group(1))
+        before = dropped()
+        # Log lines sent over UDP to an address beyond the gateway: the
+        # board drops them (a host forwarding IP would route them on).
+        self.sim.cmd_ok("settings set syslog-target 203.0.113.1")
+        try:
+            self.sim.cmd_ok("log")
+            self.sim.wait_for(lambda: dropped() > before, timeout=10, interval=0.2,
+                              what="frames to 203.0.113.1 dropped by the board")
+        finally:
+            self.sim.cmd_ok("settings reset syslog-target")
+        self.assertIn("egress dropped #", self.sim.board_log())
+
     def test_connection_cap_is_per_source_address(self):
         third = self.sim.add_source_addr()
         self.sim.cmd_ok("allow add %s" % third)
@@ -174,7 +190,10 @@ class TapAddressTest(unittest.TestCase):
                                           source_address=(src, 0)) as s:
                 self.assertTrue(s.recv(512).startswith(b"220 "))
             sim.cmd_ok("net set dhcp")
-            self.assertEqual(sim.dhcp_address(), sim.device_addr)
+            # The static address stays until the lease is bound.
+            sim.wait_for(lambda: re.search(r"mode\s+dhcp \(lease .*\naddress\s+%s/%d\n" % (
+                re.escape(sim.device_addr), sim.prefix), sim.cmd_ok("net show"), re.S),
+                timeout=10, interval=0.2, what="the DHCP address again")
             self.assertTrue(banner(sim, src).startswith("220 "))
 
 

@@ -3,10 +3,9 @@ device in the board's own network namespace, the kernel's TCP on the host
 side. It boots and gets its address by DHCP (or a static one), relays mail
 from an allowlisted source address to a smart host on the host end while
 another source address is refused, counts connections per source address,
-sends nothing beyond its subnet,
-and leaves nothing behind — no link, address, route, namespace or process —
-when the board exits or is killed. And the board refuses clearly when it
-cannot build the wire."""
+sends nothing beyond its subnet, and leaves nothing behind — no link,
+address, route, namespace or process — when the board exits or is killed.
+And the board refuses clearly when it cannot build the wire."""
 import os
 import re
 import shutil

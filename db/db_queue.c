@@ -204,7 +204,8 @@ int db_msg_body(struct db *db, int64_t id, db_chunk_fn fn, void *ctx)
 
 /* --- delivery --- */
 
-int db_due_list(struct db *db, int64_t now, int limit, db_due_fn fn, void *ctx)
+int db_due_list(struct db *db, int64_t now, const char *domain, int limit, db_due_fn fn,
+                void *ctx)
 {
     sqlite3_stmt *st;
     int rc = db_prepare(db,
@@ -212,12 +213,15 @@ int db_due_list(struct db *db, int64_t now, int limit, db_due_fn fn, void *ctx)
                         "m.sender, m.size, r.last_reply = '" DB_RCPT_RESET_REPLY "' "
                         "FROM recipient r JOIN message m ON m.id = r.message "
                         "WHERE m.state = 'queued' AND r.state IN ('queued','deferred') "
-                        "AND r.next_attempt <= ?1 ORDER BY r.message, r.domain, r.id LIMIT ?2",
+                        "AND r.next_attempt <= ?1 AND (?3 IS NULL OR r.domain = ?3) "
+                        "ORDER BY r.message, r.domain, r.id LIMIT ?2",
                         &st);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, now);
     sqlite3_bind_int(st, 2, limit);
+    if (domain)
+        sqlite3_bind_text(st, 3, domain, -1, SQLITE_STATIC);
     struct db_due d;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         memset(&d, 0, sizeof d);
@@ -294,13 +298,6 @@ int db_rcpt_update(struct db *db, int64_t rcpt_id, const char *state, int32_t at
     sqlite3_bind_text(st, 5, last_reply, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 6, now);
     return db_step_done(st);
-}
-
-int db_rcpt_postpone(struct db *db, int64_t rcpt_id, int64_t when)
-{
-    int64_t n = exec_changes(db, "UPDATE recipient SET next_attempt = ?2 WHERE id = ?1", rcpt_id,
-                             when);
-    return n < 0 ? (int)n : DB_OK;
 }
 
 int64_t db_msg_pending(struct db *db, int64_t msg_id)

@@ -83,9 +83,10 @@ struct db_due {
     int recovered; /* put back by db_rcpt_reset_delivering(), not tried since */
 };
 typedef void (*db_due_fn)(void *ctx, const struct db_due *d);
-/* Recipients 'queued' or 'deferred' with next_attempt <= now, oldest
- * message first, at most `limit`. */
-int db_due_list(struct db *db, int64_t now, int limit, db_due_fn fn, void *ctx);
+/* Recipients 'queued' or 'deferred' with next_attempt <= now, of `domain`
+ * (NULL: any), oldest message first, at most `limit`. */
+int db_due_list(struct db *db, int64_t now, const char *domain, int limit, db_due_fn fn,
+                void *ctx);
 /* Earliest next_attempt among waiting recipients; 0 when none. */
 int64_t db_next_due(struct db *db);
 /* Recipients left 'delivering' by a reset go back to 'queued', due now,
@@ -96,8 +97,6 @@ int64_t db_next_due(struct db *db);
 int64_t db_rcpt_reset_delivering(struct db *db);
 int db_rcpt_update(struct db *db, int64_t rcpt_id, const char *state, int32_t attempts,
                    int64_t next_attempt, const char *last_reply, int64_t now);
-/* Move a waiting recipient's next attempt to `when` (state unchanged). */
-int db_rcpt_postpone(struct db *db, int64_t rcpt_id, int64_t when);
 /* Recipients of the message not yet delivered or failed. */
 int64_t db_msg_pending(struct db *db, int64_t msg_id);
 /* Recipients of the message being delivered right now. */

@@ -19,7 +19,6 @@
 #define JOBS_MAX OUTBOUND_CONNECTIONS
 #define SCAN_LIMIT 200         /* due recipients looked at per scan */
 #define SCAN_INTERVAL_MS 1000  /* look at the queue this often even unkicked */
-#define BUSY_WAIT_S 2          /* a job whose first host is at its limit waits this long */
 /* A recipient whose attempt a reset interrupted is tried again at boot; if
  * that fails without a reply (the peer may still hold the old connection,
  * a local artefact), it is tried again this soon, once, uncounted. */
@@ -419,13 +418,19 @@ static void on_done(void *ctx, struct outbound_job *job)
 /* --- scanning --- */
 
 /* Recipients due now, grouped into jobs of one message and one domain;
- * collected first, started after the query (no writes inside a read). */
+ * collected first, started after the query (no writes inside a read).
+ * Domains whose first smart host has no connection to spare are skipped
+ * (their connections take the rows as they finish), so a backlog for one
+ * domain costs a scan nothing but reading past it. */
 struct scan {
     struct outbound_job *jobs[JOBS_MAX];
     char domains[JOBS_MAX][256];
     int count;
     int per_domain;
     int64_t now;
+    char checked[JOBS_MAX][256]; /* domains whose capacity this scan looked up */
+    uint8_t open[JOBS_MAX];      /* ... and whether a job could start */
+    int nchecked;
 };
 
 static struct outbound_job *on_next(void *ctx, const struct db_smarthost *host);
@@ -502,18 +507,10 @@ static void launch(struct outbound_job *job, const char *domain, int64_t now)
         return;
     }
     /* Lower priority is tried first; a busy first choice waits rather than
-     * sending mail to a host the administrator ranked lower. */
-    if (outbound_count(route.hosts[0].id) >= cfg_setting_int("smarthost-connections")) {
-        /* Step aside for a moment, so the next scans reach other domains
-         * instead of finding the same busy rows first. Staging: losing
-         * this to a power cut only makes them due a little earlier. */
-        int rc = db_begin_staging(store);
-        for (int i = 0; i < job->rcpt_count && rc == DB_OK; i++)
-            rc = db_rcpt_postpone(store, job->rcpt_ids[i], now + BUSY_WAIT_S);
-        if (rc == DB_OK)
-            rc = db_commit(store);
-        if (rc != DB_OK)
-            db_rollback(store);
+     * sending mail to a host the administrator ranked lower. The rows stay
+     * due, untouched: a connection to that host takes them when it
+     * finishes its message (on_next). */
+    if (!outbound_can_start(&route, &ops, NULL, (int)cfg_setting_int("smarthost-connections"))) {
         job->in_use = 0;
         return;
     }
@@ -529,10 +526,27 @@ static void launch(struct outbound_job *job, const char *domain, int64_t now)
     stats.in_flight++;
 }
 
+/* Whether a job for `domain` could start now (no route counts as yes:
+ * launch reports it). Looked up once per domain per scan. */
+static int domain_open(struct scan *sc, const char *domain)
+{
+    for (int i = 0; i < sc->nchecked; i++)
+        if (strcmp(sc->checked[i], domain) == 0)
+            return sc->open[i];
+    static struct outbound_route route;
+    int open = load_route(domain, &route) <= 0 ||
+               outbound_can_start(&route, &ops, NULL, sc->per_domain);
+    if (sc->nchecked < JOBS_MAX) {
+        snprintf(sc->checked[sc->nchecked], sizeof sc->checked[0], "%s", domain);
+        sc->open[sc->nchecked++] = (uint8_t)open;
+    }
+    return open;
+}
+
 static void on_due(void *ctx, const struct db_due *d)
 {
     struct scan *sc = ctx;
-    if (job_busy_for(d->rcpt_id))
+    if (job_busy_for(d->rcpt_id) || !domain_open(sc, d->domain))
         return;
     struct outbound_job *job = sc->count ? sc->jobs[sc->count - 1] : NULL;
     if (!job || job->msg_id != d->msg_id || strcmp(sc->domains[sc->count - 1], d->domain) != 0) {
@@ -575,11 +589,17 @@ static void on_due_for_domain(void *ctx, const struct db_due *d)
 static struct outbound_job *on_next(void *ctx, const struct db_smarthost *host)
 {
     (void)ctx;
+    /* Only while the host is still a first choice for its domain, as the
+     * administrator left it: after `smarthost del` or a change, the next
+     * message goes by the new route on a new connection. */
+    static struct outbound_route route;
+    if (load_route(host->domain, &route) <= 0 || !outbound_route_first(&route, host))
+        return NULL;
     static struct reuse r;
     r.domain = host->domain;
     r.job = NULL;
     int64_t now = hal_clock_wall();
-    db_due_list(store, now, SCAN_LIMIT, on_due_for_domain, &r);
+    db_due_list(store, now, host->domain, OUTBOUND_JOB_RCPTS, on_due_for_domain, &r);
     struct outbound_job *job = r.job;
     if (!job)
         return NULL;
@@ -627,7 +647,7 @@ void dlv_poll(void)
     memset(&sc, 0, sizeof sc);
     sc.now = hal_clock_wall();
     sc.per_domain = (int)cfg_setting_int("smarthost-connections");
-    db_due_list(store, sc.now, SCAN_LIMIT, on_due, &sc);
+    db_due_list(store, sc.now, NULL, SCAN_LIMIT, on_due, &sc);
     for (int i = 0; i < sc.count; i++)
         launch(sc.jobs[i], sc.domains[i], sc.now);
 }

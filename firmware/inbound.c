@@ -633,6 +633,9 @@ static err_t on_accept(void *arg, struct altcp_pcb *pcb, err_t err)
     snprintf(s->peer_ip, sizeof s->peer_ip, "[%s]", peer);
     snprintf(s->client, sizeof s->client, "[%s]:%u", peer, port);
     s->deadline = command_deadline();
+    /* Replies are written whole: sent at once, not held by Nagle for the
+     * ACK of the one before (which the client may delay). */
+    altcp_nagle_disable(pcb);
     stats.connections++;
     stats.active++;
     attach(s, pcb);

@@ -30,7 +30,16 @@
 #define CONNECT_TIMEOUT_MS 20000
 #define POLL_INTERVAL 2       /* altcp poll ticks (500 ms): deadline checks */
 #define TX_MAX 4096           /* plaintext composed by the engine, not yet sent */
-#define JOBS_PER_CONNECTION 20 /* messages on one connection before QUIT */
+/* A connection with no next job stays open this long for mail committed
+ * meanwhile (the queue runner hands it over at once), then says QUIT:
+ * reconnecting per message cost a handshake each, and under TLS far more.
+ * A few seconds bridges the gaps of a burst without holding the smart
+ * host's slot for long. */
+#define IDLE_MS 5000
+/* No new job on a connection older than this (as Postfix's
+ * smtp_connection_reuse_time_limit): a changed DNS answer or host list
+ * takes effect, and no session lives forever. */
+#define REUSE_MS 300000u
 
 struct conn {
     int used;
@@ -46,7 +55,8 @@ struct conn {
     struct outbound_job *job;
     int job_sent;     /* smtpc_send accepted the job */
     int job_reported; /* ops->done called for the job */
-    int messages;
+    int idle;           /* between jobs, waiting for one until `deadline` */
+    uint32_t opened_ms; /* when the slot was taken: the reuse limit */
     const struct outbound_ops *ops;
     void *ctx;
     int dns_pending;
@@ -348,7 +358,6 @@ static void op_rcpt_result(void *ctx, int index, const struct smtpc_result *r)
 static void op_msg_done(void *ctx)
 {
     struct conn *c = ctx;
-    c->messages++;
     report_job(c);
 }
 
@@ -377,14 +386,17 @@ static void op_ready(void *ctx)
         start_job(c);
         return;
     }
-    /* The last job is done: another for the same host, or goodbye. */
-    struct outbound_job *next = NULL;
-    if (!c->cancelled && c->ops->next && c->messages < JOBS_PER_CONNECTION)
-        next = c->ops->next(c->ctx, host(c));
+    /* The last job is done: another for the same host, or wait idle for
+     * one (outbound_start hands it over), or goodbye. */
+    int reusable = !c->cancelled && c->ops->next && hal_clock_ms() - c->opened_ms < REUSE_MS;
+    struct outbound_job *next = reusable ? c->ops->next(c->ctx, host(c)) : NULL;
     if (next) {
         c->job = next;
         c->job_sent = c->job_reported = 0;
         start_job(c);
+    } else if (reusable) {
+        c->idle = 1;
+        c->deadline = hal_clock_ms() + IDLE_MS;
     } else {
         smtpc_quit(&c->smtpc);
     }
@@ -607,7 +619,10 @@ static void on_poll_do(void *arg, struct altcp_pcb *pcb)
     if (!c)
         return;
     if ((int32_t)(hal_clock_ms() - c->deadline) > 0) {
-        if (c->smtpc_live) {
+        if (c->idle) { /* nothing came for it: goodbye */
+            c->idle = 0;
+            smtpc_quit(&c->smtpc);
+        } else if (c->smtpc_live) {
             smtpc_abort(&c->smtpc, "4.4.2 timeout waiting for the smart host");
         } else {
             snprintf(c->last_error, sizeof c->last_error, "4.4.1 connection to %s:%d timed out",
@@ -741,6 +756,11 @@ static void connect_addr(struct conn *c, const ip_addr_t *addr)
         conn_next_host(c);
         return;
     }
+    /* Nagle held the last, partial segment of every message until the
+     * peer's ACK, which a Linux peer delays up to 40 ms: 50 ms per message
+     * on a reused connection. Every write here is a whole command or a
+     * body chunk, so nothing is gained by holding small segments back. */
+    altcp_nagle_disable(c->pcb);
     altcp_arg(c->pcb, c);
     altcp_recv(c->pcb, on_recv);
     altcp_sent(c->pcb, on_sent);
@@ -849,9 +869,70 @@ static void conn_finish(struct conn *c)
     c->used = 0;
 }
 
+/* The same destination under the same policy and credentials: a row
+ * deleted and added again may get the same id, and an edited row keeps
+ * it, so the id alone does not say the session still fits. */
+static int same_host(const struct db_smarthost *a, const struct db_smarthost *b)
+{
+    return a->id == b->id && a->port == b->port && a->auth_plaintext == b->auth_plaintext &&
+           a->sealed_len == b->sealed_len && strcmp(a->host, b->host) == 0 &&
+           strcmp(a->tls, b->tls) == 0 && strcmp(a->username, b->username) == 0 &&
+           memcmp(a->sealed, b->sealed, a->sealed_len) == 0;
+}
+
+int outbound_route_first(const struct outbound_route *route, const struct db_smarthost *h)
+{
+    for (int k = 0; k < route->count && route->hosts[k].priority == route->hosts[0].priority; k++)
+        if (same_host(&route->hosts[k], h))
+            return 1;
+    return 0;
+}
+
+/* An idle connection of the same user to one of the route's first-choice
+ * hosts (the lowest priority; equal ones share the load anyway). */
+static struct conn *idle_conn(const struct outbound_route *route, const struct outbound_ops *ops,
+                              void *ctx)
+{
+    for (int i = 0; i < OUTBOUND_CONNECTIONS; i++) {
+        struct conn *c = &conns[i];
+        if (c->used && c->idle && !c->cancelled && c->ops == ops && c->ctx == ctx &&
+            outbound_route_first(route, host(c)))
+            return c;
+    }
+    return NULL;
+}
+
+static int free_slot(void)
+{
+    for (int i = 0; i < OUTBOUND_CONNECTIONS; i++)
+        if (!conns[i].used)
+            return 1;
+    return 0;
+}
+
+int outbound_can_start(const struct outbound_route *route, const struct outbound_ops *ops,
+                       void *ctx, int per_host)
+{
+    if (route->count == 0)
+        return 1; /* the caller reports it has no host */
+    return idle_conn(route, ops, ctx) ||
+           (outbound_count(route->hosts[0].id) < per_host && free_slot());
+}
+
 int outbound_start(const struct outbound_route *route, struct outbound_job *job,
                    const struct outbound_ops *ops, void *ctx)
 {
+    struct conn *idle = idle_conn(route, ops, ctx);
+    if (idle) {
+        idle->idle = 0;
+        idle->job = job;
+        idle->job_sent = idle->job_reported = 0;
+        idle->deadline =
+            hal_clock_ms() + (uint32_t)cfg_setting_int("smtp-command-timeout") * 1000u;
+        start_job(idle);
+        pump(idle);
+        return 0;
+    }
     for (int i = 0; i < OUTBOUND_CONNECTIONS; i++) {
         struct conn *c = &conns[i];
         if (c->used)
@@ -860,6 +941,7 @@ int outbound_start(const struct outbound_route *route, struct outbound_job *job,
         memset(c, 0, offsetof(struct conn, tx));
         c->gen = gen;
         c->used = 1;
+        c->opened_ms = hal_clock_ms();
         c->route = *route;
         c->job = job;
         c->ops = ops;

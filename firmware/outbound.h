@@ -7,7 +7,8 @@
  * the hosts in turn until one takes the message; connection failures
  * (refused, timeout, 4xx/5xx greeting, 4xx EHLO, TLS policy) move on to
  * the next host. When the job is done it reports per-recipient results and
- * asks for another job for the same host before it says QUIT. */
+ * asks for another job for the same host; with none, it waits idle a few
+ * seconds for outbound_start() to hand it one, then says QUIT. */
 #ifndef OUTBOUND_H
 #define OUTBOUND_H
 
@@ -65,12 +66,21 @@ struct outbound_ops {
 };
 
 void outbound_init(const char *hostname);
-/* Start delivering `job` over `route`. Returns 0, or -1 when no connection
- * is free (the job is untouched). */
+/* Start delivering `job` over `route`: on an idle connection of the same
+ * ops and ctx to a first-choice host, or a new one. Returns 0, or -1 when
+ * no connection is free (the job is untouched). */
 int outbound_start(const struct outbound_route *route, struct outbound_job *job,
                    const struct outbound_ops *ops, void *ctx);
-/* Connections open now to smart host `id`. */
+/* Connections open now to smart host `id` (idle ones included). */
 int outbound_count(int64_t smarthost_id);
+/* 1 when `h` (as a connection holds it) is one of `route`'s first-choice
+ * hosts, unchanged: a connection to it may carry the route's next job. */
+int outbound_route_first(const struct outbound_route *route, const struct db_smarthost *h);
+/* 1 when outbound_start() would take a job for `route` now with at most
+ * `per_host` connections to its first host: an idle connection waits, or
+ * one more may open. */
+int outbound_can_start(const struct outbound_route *route, const struct outbound_ops *ops,
+                       void *ctx, int per_host);
 /* Abort every connection started with `ctx` (Ctrl-C on `smarthost test`);
  * their jobs are reported done with a temporary failure. */
 void outbound_cancel(void *ctx);

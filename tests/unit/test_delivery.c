@@ -57,6 +57,26 @@ int outbound_count(int64_t smarthost_id)
     return 0;
 }
 
+int outbound_route_first(const struct outbound_route *route, const struct db_smarthost *h)
+{
+    for (int k = 0; k < route->count; k++)
+        if (route->hosts[k].id == h->id && strcmp(route->hosts[k].host, h->host) == 0)
+            return 1;
+    return 0;
+}
+
+/* The domain whose smart host has no connection to spare ("" none). */
+static char full_domain[64];
+
+int outbound_can_start(const struct outbound_route *route, const struct outbound_ops *ops,
+                       void *ctx, int per_host)
+{
+    (void)ops;
+    (void)ctx;
+    (void)per_host;
+    return route->count == 0 || strcmp(route->hosts[0].domain, full_domain) != 0;
+}
+
 uint64_t outbound_downgrades(void) { return 0; }
 uint64_t outbound_creds_unreadable(void) { return 0; }
 
@@ -124,6 +144,7 @@ static int setup(void **state)
     assert_int_equal(spool_init(db), 0);
     memset(started, 0, sizeof started);
     started_n = 0;
+    full_domain[0] = '\0';
     assert_int_equal(dlv_init(db, "relay.test"), 0);
     return 0;
 }
@@ -292,6 +313,84 @@ static void test_delivered_message_removed(void **state)
     dlv_stats(&st);
     assert_int_equal(st.delivered, 2);
     assert_int_equal(st.in_flight, 0);
+}
+
+/* A connection that finished its message, asking for the next (outbound's
+ * ops->next); returns the job, or NULL. */
+static struct outbound_job *next_on(int k)
+{
+    struct started *s = &started[k];
+    return s->ops->next(s->ctx, &s->route.hosts[0]);
+}
+
+/* The smart host is at its connection limit: the scan starts nothing for
+ * its domain and leaves the rows as they were (due, untouched), while
+ * another domain's mail still starts; a connection of the busy domain
+ * that finishes a message takes the next one of that domain, in order,
+ * and never another domain's. This was the measured stall: the rows were
+ * postponed 2 s, so the finishing connection found nothing and quit. */
+static void test_busy_host_rows_follow_its_connection(void **state)
+{
+    (void)state;
+    set("smarthost-connections", "1");
+    int64_t a1 = queue_msg("pst@vendor.test", "example.com", 1);
+    dlv_poll(); /* a1 starts: the host's one connection */
+    assert_int_equal(started_n, 1);
+    assert_int_equal(started[0].job->msg_id, a1);
+    snprintf(full_domain, sizeof full_domain, "example.com");
+    int64_t a2 = queue_msg("pst@vendor.test", "example.com", 1);
+    int64_t a3 = queue_msg("pst@vendor.test", "example.com", 2);
+    int64_t b1 = queue_msg("pst@vendor.test", "ops.example.net", 1);
+    run_after(0);
+    assert_int_equal(started_n, 2); /* only b1 */
+    assert_int_equal(started[1].job->msg_id, b1);
+    assert_string_equal(rcpts_of(a2).r[0].state, "queued");
+    assert_int_equal(rcpts_of(a2).r[0].next_attempt, 0);
+    run_after(5); /* later scans: still nothing started, nothing moved */
+    assert_int_equal(started_n, 2);
+    assert_int_equal(rcpts_of(a3).r[1].next_attempt, 0);
+    /* a1's connection finishes and asks for more. */
+    finish_all(0, 250, "2.0.0 ok");
+    struct outbound_job *j = next_on(0);
+    assert_non_null(j);
+    assert_int_equal(j->msg_id, a2);
+    assert_string_equal(rcpts_of(a2).r[0].state, "delivering");
+    started[0].job = j;
+    finish_all(0, 250, "2.0.0 ok");
+    j = next_on(0);
+    assert_non_null(j);
+    assert_int_equal(j->msg_id, a3);
+    assert_int_equal(j->rcpt_count, 2);
+    started[0].job = j;
+    finish_all(0, 250, "2.0.0 ok");
+    assert_null(next_on(0)); /* b1 is not example.com's */
+    finish_all(1, 250, "2.0.0 ok");
+    assert_int_equal(queue().n, 0);
+}
+
+/* After `smarthost del` (and a new host for the domain), a connection to
+ * the old host finishing its message gets nothing more: the next one
+ * goes by the new route. */
+static void test_no_next_job_for_a_removed_host(void **state)
+{
+    (void)state;
+    queue_msg("pst@vendor.test", "example.com", 1);
+    dlv_poll();
+    assert_int_equal(started_n, 1);
+    int64_t second = queue_msg("pst@vendor.test", "example.com", 1);
+    char warn[CFG_ERR_MAX], err[CFG_ERR_MAX];
+    assert_int_equal(cfg_smarthost_del(started[0].route.hosts[0].id, warn, sizeof warn, err,
+                                       sizeof err), 0);
+    struct cfg_smarthost_change c = {.domain = "example.com", .host = "mx2.example.com",
+                                     .has_host = 1};
+    int64_t id;
+    assert_int_equal(cfg_smarthost_add(&c, NULL, &id, err, sizeof err), 0);
+    finish_all(0, 250, "2.0.0 ok");
+    assert_null(next_on(0));
+    run_after(0);
+    assert_int_equal(started_n, 2);
+    assert_int_equal(started[1].job->msg_id, second);
+    assert_string_equal(started[1].route.hosts[0].host, "mx2.example.com");
 }
 
 /* Temporary failures: backoff doubling from retry-initial, capped; at the
@@ -610,6 +709,8 @@ int main(void)
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_delivered_message_removed),
+        T(test_busy_host_rows_follow_its_connection),
+        T(test_no_next_job_for_a_removed_host),
         T(test_backoff_then_lifetime),
         T(test_report_for_hundred_recipients),
         T(test_report_not_queued_keeps_recipients),

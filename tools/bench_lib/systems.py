@@ -1,0 +1,256 @@
+"""The systems under test, behind one interface the phases drive:
+
+    setup() / teardown()
+    smtp_port                 where clients connect (127.0.0.1)
+    mem_pids()                processes whose summed PSS is the system's memory
+    cpu_seconds()             CPU the system has used so far (see procstat)
+    status()                  {"queued": n, "in_flight": n, "deferred": n}
+    wait_idle(timeout)        nothing queued, nothing in flight
+    one_connection(on)        at most one connection to the next hop
+    retry_now()               try all waiting mail now
+    extra_cpu_seconds()       CPU of helpers not counted (the appliance's board)
+
+The appliance row is "appliance/<wire>"; the wire is the sim's --net
+backend. Only slirp is implemented: on it the host's loopback is 10.0.2.2
+seen from the device and the device's port 25 is forwarded to
+127.0.0.1:<smtp_port>. A tap row needs to know the device's address on the
+TAP link, the host's address there (for the allowlist and the smart host)
+and how the host reaches the device's port 25 inside the board's network
+namespace: see ApplianceSystem.WIRES.
+"""
+import os
+import sys
+import time
+
+from . import load, procstat
+from .postfix import PostfixInstance
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+
+
+class ApplianceSystem:
+    # wire -> (address the device sees the host's loopback services at,
+    #          source address the device sees client connections from)
+    WIRES = {
+        "slirp": ("10.0.2.2", "10.0.2.2"),
+        # "tap": filled in with tools/sim --net tap (not implemented yet)
+    }
+    BOOT_TIMEOUT = 30
+
+    def __init__(self, workdir, next_hop_port, wire="slirp", tls=None):
+        if wire not in self.WIRES:
+            raise load.BenchError("appliance wire %r is not implemented in tools/bench yet "
+                                  "(have: %s)" % (wire, ", ".join(self.WIRES)))
+        self.wire = wire
+        self.name = "appliance/%s" % wire
+        self.workdir = os.path.join(workdir, "appliance-%s" % wire)
+        self.next_hop_port = next_hop_port
+        self.tls = tls                      # None, or "encrypt": smart host TLS policy
+        self.sim = None
+        self.device_pid = None
+        self.board_pid = None
+        self.device_pids_seen = set()
+
+    # --- lifecycle ----------------------------------------------------------
+
+    def setup(self):
+        import relaysim     # after tools/bench set SHR_BUILD_DIR
+        host_alias, client_addr = self.WIRES[self.wire]
+        os.makedirs(self.workdir, exist_ok=True)
+        self.sim = relaysim.Sim(state_dir=os.path.join(self.workdir, "state"),
+                                extra_args=["--net", self.wire])
+        self.sim.start(timeout=self.BOOT_TIMEOUT)
+        self.board_pid = self.sim.proc.pid
+        self._find_device()
+        self.sim.cmd_ok("output json")
+        self.cmd("domain add %s" % load.DOMAIN)
+        self.cmd("allow add %s" % client_addr)
+        line = "smarthost add %s %s port %d" % (load.DOMAIN, host_alias, self.next_hop_port)
+        if self.tls:
+            line += " tls %s" % self.tls
+        self.cmd(line)
+
+    def teardown(self):
+        if self.sim is not None:
+            try:
+                self.sim.close()
+            finally:
+                self.sim = None
+
+    @property
+    def smtp_port(self):
+        return self.sim.smtp_port
+
+    def board_log(self):
+        return self.sim.board_log() if self.sim else ""
+
+    # --- console ------------------------------------------------------------
+
+    def cmd(self, line, timeout=20):
+        out = self.sim.cmd_json(line, timeout)
+        if "error" in out:
+            raise load.BenchError("appliance: %r failed: %s" % (line, out["error"]))
+        return out
+
+    def stats(self):
+        return self.cmd("stats")
+
+    def status(self):
+        s = self.stats()
+        return {"queued_bytes": s["queue"]["bytes"], "in_flight": s["delivery"]["in_flight"],
+                "deferred": s["delivery"]["deferred"], "delivered": s["delivery"]["delivered"]}
+
+    def wait_idle(self, timeout):
+        deadline = time.monotonic() + timeout
+        while True:
+            st = self.status()
+            if st["queued_bytes"] == 0 and st["in_flight"] == 0:
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.2)
+
+    def wait_deferred(self, baseline, n, timeout):
+        """Wait until n more recipients were deferred than at `baseline`
+        (a status()) and nothing is in flight."""
+        deadline = time.monotonic() + timeout
+        while True:
+            st = self.status()
+            if st["deferred"] - baseline["deferred"] >= n and st["in_flight"] == 0:
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.2)
+
+    def one_connection(self, on):
+        if on:
+            self.cmd("settings set smarthost-connections 1")
+        else:
+            self.cmd("settings reset smarthost-connections")
+
+    def retry_now(self):
+        self.cmd("queue retry")
+
+    # --- accounting ---------------------------------------------------------
+
+    def _find_device(self):
+        """The device process: the board's child (the firmware the board
+        forked). Checked against the board's device.pid."""
+        deadline = time.monotonic() + 10
+        while True:
+            kids = procstat.children(self.board_pid)
+            if len(kids) == 1:
+                pid = kids[0]
+                try:
+                    if self.sim.device_pid() == pid:
+                        break
+                except (OSError, ValueError):
+                    pass
+            if time.monotonic() > deadline:
+                raise load.BenchError("cannot find the device process (board %d has children %r)"
+                                      % (self.board_pid, kids))
+            time.sleep(0.05)
+        if self.device_pid is not None and pid != self.device_pid:
+            raise load.BenchError("the device process changed (%d -> %d): the device reset "
+                                  "during the run; board log:\n%s"
+                                  % (self.device_pid, pid, self.board_log()[-2000:]))
+        self.device_pid = pid
+        self.device_pids_seen.add(pid)
+
+    def check_device(self):
+        """Raise if the device reset since setup (its figures would be wrong)."""
+        kids = procstat.children(self.board_pid)
+        if kids != [self.device_pid]:
+            self._find_device()
+
+    def mem_pids(self):
+        return [self.device_pid]
+
+    def cpu_seconds(self):
+        return procstat.cpu_seconds([self.device_pid])
+
+    def extra_cpu_seconds(self):
+        """The board process (slirp, frames, pty): not the device's CPU,
+        reported apart."""
+        return procstat.cpu_ticks(self.board_pid) / procstat.CLK_TCK
+
+
+class PostfixSystem:
+    def __init__(self, workdir, next_hop_port, listen_port=None, tls=None):
+        self.name = "postfix"
+        self.tls = tls        # None, or (cert, key): STARTTLS in and required out
+        params = {}
+        if tls:
+            cert, key = tls
+            params.update({
+                "smtpd_tls_chain_files": "%s, %s" % (key, cert),
+                "smtpd_tls_security_level": "may",
+                "smtp_tls_security_level": "encrypt",
+                # Without this Postfix never reuses a TLS connection; the
+                # appliance does reuse its connections.
+                "smtp_tls_connection_reuse": "yes",
+            })
+        self.pf = PostfixInstance("sut", workdir, listen_port or load.free_port(),
+                                  next_hop_port, params)
+
+    def setup(self):
+        self.pf.start()
+
+    def teardown(self):
+        self.pf.stop()
+
+    @property
+    def smtp_port(self):
+        return self.pf.listen_port
+
+    def status(self):
+        c = self.pf.queue_counts()
+        return {"queued": sum(c.values()), "deferred": c["deferred"],
+                "in_flight": c["active"] + c["incoming"] + c["maildrop"]}
+
+    def wait_idle(self, timeout):
+        deadline = time.monotonic() + timeout
+        while self.pf.queued():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+    def wait_deferred(self, baseline, n, timeout):
+        """Wait until n messages sit in the deferred queue and none is
+        incoming or active."""
+        deadline = time.monotonic() + timeout
+        while True:
+            st = self.status()
+            if st["deferred"] >= n and st["in_flight"] == 0:
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.1)
+
+    def one_connection(self, on):
+        if on:
+            self.pf.set_params({"smtp_destination_concurrency_limit": "1"})
+        else:
+            self.pf.set_params({"smtp_destination_concurrency_limit":
+                                "$default_destination_concurrency_limit"})
+
+    def retry_now(self):
+        self.pf.flush()
+
+    def check_device(self):
+        if not self.pf.running:
+            raise load.BenchError("Postfix master exited\n%s" % self.pf.log_tail())
+
+    def mem_pids(self):
+        return self.pf.pids()
+
+    def cpu_seconds(self):
+        return self.pf.cpu_seconds()
+
+    def extra_cpu_seconds(self):
+        return 0.0
+
+    def board_log(self):
+        return self.pf.log_tail(30)

@@ -13,7 +13,9 @@ import re
 import smtplib
 import socket
 import ssl
+import stat
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -58,9 +60,68 @@ def orphan_guard(argv):
     """argv wrapped so the child gets SIGTERM if this tool dies without
     cleaning up (even SIGKILL). The signal fires when the *thread* that
     started the child ends: start children from the main thread only. A
-    child that changes its uid (smtp-sink -u) loses it; those are stopped
-    by the tool's cleanup."""
+    child that changes its uid itself (smtp-sink -u) would lose it."""
     return [SETPRIV, "--pdeathsig", "TERM", "--"] + list(argv)
+
+
+_REAPER_CODE = r"""
+import os, signal, sys
+procs = {}
+for line in sys.stdin:
+    op, _, rest = line.strip().partition(" ")
+    if op == "+":
+        pid, _, marker = rest.partition(" ")
+        procs[int(pid)] = marker.encode()
+    elif op == "-":
+        procs.pop(int(rest), None)
+for pid, marker in procs.items():
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            if marker in f.read():
+                os.kill(pid, signal.SIGTERM)
+    except OSError:
+        pass
+"""
+
+
+class Reaper:
+    """A watchdog for children that drop the parent-death signal (Postfix's
+    master changes its effective uid, which clears it): a small process
+    reading "+ PID MARKER" / "- PID" lines from a pipe. When the pipe
+    closes -- this tool exited, however it died -- it sends SIGTERM to each
+    PID still registered whose command line still holds MARKER (never a
+    recycled PID)."""
+
+    _instance = None
+
+    def __init__(self):
+        self.proc = subprocess.Popen([sys.executable, "-c", _REAPER_CODE],
+                                     stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                     start_new_session=True, text=True)
+
+    @classmethod
+    def get(cls):
+        if cls._instance is None or cls._instance.proc.poll() is not None:
+            cls._instance = cls()
+        return cls._instance
+
+    def _send(self, line):
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def watch(self, pid, marker):
+        self._send("+ %d %s" % (pid, marker))
+
+    def forget(self, pid):
+        self._send("- %d" % pid)
+
+    @classmethod
+    def close(cls):
+        """At a normal end: nothing registered is killed."""
+        if cls._instance is not None:
+            cls._instance.proc.stdin.close()
+            cls._instance.proc.wait(5)
+            cls._instance = None
 
 
 def recipient(i, tag):
@@ -113,10 +174,14 @@ class Sink:
         self._readers = []
 
     def command_line(self):
-        cmd = [SMTP_SINK, "-c", "-h", self.hostname, "-D", self.dump]
+        cmd = [SMTP_SINK, "-c", "-h", self.hostname, "-D", self.dump,
+               "%s:%d" % (LOOPBACK, self.port), "256"]
         if os.geteuid() == 0:
-            cmd += ["-u", "nobody"]     # smtp-sink refuses to run as root without it
-        return cmd + ["%s:%d" % (LOOPBACK, self.port), "256"]
+            # smtp-sink will not run as root. Becoming nobody before the
+            # exec (rather than smtp-sink -u) keeps the parent-death signal.
+            return [SETPRIV, "--reuid", "nobody", "--regid", "nogroup", "--clear-groups",
+                    "--pdeathsig", "TERM", "--"] + cmd
+        return orphan_guard(cmd)
 
     def start(self, timeout=10):
         self.generation += 1
@@ -290,7 +355,17 @@ def make_cert(workdir, name):
 
 
 def workdir_root(base=None):
-    """A private temporary directory others (postfix, nobody) may traverse."""
+    """A temporary directory the postfix and nobody users can reach (its
+    parents must let others search them: Postfix's daemons and smtp-sink
+    do not run as root)."""
     path = tempfile.mkdtemp(prefix="shr-bench-", dir=base)
     os.chmod(path, 0o755)
-    return path
+    parent = os.path.dirname(path)
+    while True:
+        if not os.stat(parent).st_mode & stat.S_IXOTH:
+            os.rmdir(path)
+            raise BenchError("%s is not searchable by other users (postfix, nobody): "
+                             "choose another --workdir" % parent)
+        if parent == os.path.dirname(parent):
+            return path
+        parent = os.path.dirname(parent)

@@ -59,7 +59,7 @@ def _finish(topo, system, tag, n, timeout, what):
     check the dump."""
     idle = system.wait_idle(timeout)
     if topo.back is not None:
-        topo.back_idle = _wait_queue_empty(topo.back, timeout)
+        idle = _wait_queue_empty(topo.back, timeout) and idle
     topo.sink.stop()
     exact = load.check_exact(load.expected_recipients(tag, n), topo.sink.received())
     topo.sink.discard_dump()
@@ -99,7 +99,8 @@ def throughput(topo, system, cfg, tag):
     exact = _finish(topo, system, tag, n, 30, "throughput")
     system.check_device()
     cpu = system.cpu_seconds() - cpu0
-    extra = system.extra_cpu_seconds() - extra0
+    extra = system.extra_cpu_seconds()
+    extra = None if extra is None else extra - extra0
     return {
         "messages": n,
         "accepted_s": accepted_s,
@@ -108,7 +109,7 @@ def throughput(topo, system, cfg, tag):
         "e2e_per_s": n / e2e_s,
         "cpu_s": cpu,
         "cpu_s_per_1000": cpu / n * 1000,
-        "helper_cpu_s_per_1000": extra / n * 1000,
+        "helper_cpu_s_per_1000": None if extra is None else extra / n * 1000,
         "exact": exact,
     }
 
@@ -168,11 +169,25 @@ def drain1(topo, system, cfg, tag):
 def run_round(topo, system, cfg, tag, sampler_cls):
     """All phases for one system; returns {phase: figures, "pss_peak_kib"}."""
     out = {}
+    if topo.tls:
+        tls0 = system.tls_sessions(), topo.front.log_count("TLS connection established to")
     with sampler_cls(system.mem_pids) as mem:
         out["throughput"] = throughput(topo, system, cfg, tag + "t")
         out["latency"] = latency(topo, system, cfg, tag + "l")
         if cfg.drain:
             out["drain1"] = drain1(topo, system, cfg, tag + "d")
+    if topo.tls:
+        # Evidence that both legs really used TLS (their policies require
+        # it anyway: the front and the system refuse to send in clear).
+        (in0, out0, dg0), front0 = tls0
+        (in1, out1, dg1), front1 = system.tls_sessions(), topo.front.log_count(
+            "TLS connection established to")
+        out["tls_sessions"] = {
+            "front_to_system": front1 - front0,
+            "system_inbound": None if in1 is None else in1 - in0,
+            "system_to_next_hop": out1 - out0,
+            "downgrades": dg1 - dg0,
+        }
     out["pss_peak_kib"] = mem.peak_kib
     out["pss_samples"] = mem.samples
     return out

@@ -6,11 +6,13 @@ Nothing of the system's Postfix is used or changed: /etc/postfix/main.cf is
 not read or edited. `postfix -c DIR check` creates the queue directories
 (root may name any config directory; alternate_config_directories only
 binds the set-gid commands run by other users), then the master daemon runs
-directly (`master -c DIR`, which stays in the foreground: `postfix start`
-would detach it) under `setpriv --pdeathsig TERM`, so even a killed bench
-takes its Postfix down. There is no syslog daemon: logging goes to
-maillog_file through postlogd, allowed by maillog_file_prefixes in the
-instance's own main.cf.
+directly (`master -c DIR`: it stays in the foreground as the bench's child,
+where `postfix start` would detach it). The bench stops it (SIGTERM: master
+takes its children down); if the bench dies without cleaning up, a reaper
+process does (load.Reaper; a parent-death signal would not do, master
+clears it when it changes its effective uid). There is no syslog daemon:
+logging goes to maillog_file through postlogd, allowed by
+maillog_file_prefixes in the instance's own main.cf.
 """
 import os
 import pwd
@@ -171,10 +173,11 @@ class PostfixInstance:
         self.write_config()
         # Creates the queue directories with Postfix's own permissions.
         self._run([POSTFIX, "-c", self.conf, "check"])
-        self.proc = subprocess.Popen(load.orphan_guard([os.path.join(DAEMON_DIR, "master"),
-                                                         "-c", self.conf]),
+        self.proc = subprocess.Popen([os.path.join(DAEMON_DIR, "master"), "-c", self.conf],
                                      env=self._env(), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # Stopped by the reaper if the bench dies without cleaning up.
+        load.Reaper.get().watch(self.proc.pid, self.conf)
         if not load.wait_listening(self.listen_port, timeout, self.proc):
             rc = self.proc.poll()
             self.stop()
@@ -200,6 +203,7 @@ class PostfixInstance:
             except ProcessLookupError:
                 pass
         procstat.wait_gone(pids, 5)
+        load.Reaper.get().forget(self.proc.pid)
         self.proc = None
 
     @property
@@ -240,6 +244,14 @@ class PostfixInstance:
         """postqueue -f: deliver the deferred mail now (also forgets dead
         destinations)."""
         self._run([POSTQUEUE, "-c", self.conf, "-f"])
+
+    def log_count(self, text):
+        """Lines of the maillog containing text."""
+        try:
+            with open(self.maillog, errors="replace") as f:
+                return sum(1 for line in f if text in line)
+        except OSError:
+            return 0
 
     def log_tail(self, lines=15):
         try:

@@ -105,10 +105,11 @@ def table(summary, title, appliance_rows):
     return "\n".join(lines)
 
 
-def document(params, results, variants, appliance_rows, duration_s, error):
+def document(params, results, variants, appliance_rows, duration_s, error, host=None):
     doc = {
         "schema": "shr-bench/1",
         "params": params,
+        "host": host or {},
         "duration_s": round(duration_s, 1),
         "complete": error is None,
         "error": error,
@@ -118,6 +119,9 @@ def document(params, results, variants, appliance_rows, duration_s, error):
         "primary_appliance_row": appliance_rows[0],
     }
     all_exact = True
+    # The plaintext keys are always there (null when not measured).
+    for key, _ in RATIOS:
+        doc[key] = None
     for variant in variants:
         prefix = "tls_" if variant == "tls" else ""
         summary = summarize(results, variant)

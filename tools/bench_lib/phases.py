@@ -170,7 +170,7 @@ def run_round(topo, system, cfg, tag, sampler_cls):
     """All phases for one system; returns {phase: figures, "pss_peak_kib"}."""
     out = {}
     if topo.tls:
-        tls0 = system.tls_sessions(), topo.front.log_count("TLS connection established to")
+        tls0 = system.tls_sessions(), topo.front.tls_sessions_out()
     with sampler_cls(system.mem_pids) as mem:
         out["throughput"] = throughput(topo, system, cfg, tag + "t")
         out["latency"] = latency(topo, system, cfg, tag + "l")
@@ -180,8 +180,7 @@ def run_round(topo, system, cfg, tag, sampler_cls):
         # Evidence that both legs really used TLS (their policies require
         # it anyway: the front and the system refuse to send in clear).
         (in0, out0, dg0), front0 = tls0
-        (in1, out1, dg1), front1 = system.tls_sessions(), topo.front.log_count(
-            "TLS connection established to")
+        (in1, out1, dg1), front1 = system.tls_sessions(), topo.front.tls_sessions_out()
         out["tls_sessions"] = {
             "front_to_system": front1 - front0,
             "system_inbound": None if in1 is None else in1 - in0,

@@ -245,11 +245,17 @@ class PostfixInstance:
         destinations)."""
         self._run([POSTQUEUE, "-c", self.conf, "-f"])
 
-    def log_count(self, text):
-        """Lines of the maillog containing text."""
+    def tls_sessions_out(self):
+        """Outbound TLS sessions so far (smtp_tls_loglevel >= 1): one
+        "TLS connection established to" line per session, from tlsproxy
+        when it holds the TLS (smtp_tls_connection_reuse), else from smtp
+        (with reuse smtp logs it too: count only one of them)."""
+        daemon = ("postfix/tlsproxy[" if self.params.get("smtp_tls_connection_reuse") == "yes"
+                  else "postfix/smtp[")
         try:
             with open(self.maillog, errors="replace") as f:
-                return sum(1 for line in f if text in line)
+                return sum(1 for line in f
+                           if daemon in line and "TLS connection established to" in line)
         except OSError:
             return 0
 

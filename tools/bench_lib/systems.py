@@ -1,22 +1,28 @@
 """The systems under test, behind one interface the phases drive:
 
     setup() / teardown()
-    smtp_port                 where clients connect (127.0.0.1)
-    mem_pids()                processes whose summed PSS is the system's memory
-    cpu_seconds()             CPU the system has used so far (see procstat)
-    status()                  {"queued": n, "in_flight": n, "deferred": n}
-    wait_idle(timeout)        nothing queued, nothing in flight
-    one_connection(on)        at most one connection to the next hop
-    retry_now()               try all waiting mail now
-    extra_cpu_seconds()       CPU of helpers not counted (the appliance's board)
+    smtp_port                  where clients connect (127.0.0.1)
+    mem_pids()                 processes whose summed PSS is the system's memory
+    cpu_seconds()              CPU the system has used so far (see procstat)
+    extra_cpu_seconds()        CPU of helpers not counted (the appliance's
+                               board), None if there are none
+    status()                   queue state, read back by wait_deferred()
+    wait_idle(timeout)         nothing queued, nothing in flight
+    wait_deferred(base, n, t)  n more messages deferred since status() `base`
+    one_connection(on)         at most one connection to the next hop
+    retry_now()                try all waiting mail now
+    tls_sessions()             (inbound, outbound, downgrades) TLS sessions so far
+    check_device()             raise if the system restarted under the run
+    board_log()                its log, for error messages
 
 The appliance row is "appliance/<wire>"; the wire is the sim's --net
-backend. Only slirp is implemented: on it the host's loopback is 10.0.2.2
-seen from the device and the device's port 25 is forwarded to
-127.0.0.1:<smtp_port>. A tap row needs to know the device's address on the
-TAP link, the host's address there (for the allowlist and the smart host)
-and how the host reaches the device's port 25 inside the board's network
-namespace: see ApplianceSystem.WIRES.
+backend. Only slirp is implemented: there the device sees the host's
+loopback as 10.0.2.2 (the smart host's address, and the source of every
+client connection: the allowlist) and the host reaches the device's port
+25 at 127.0.0.1:<smtp_port>. A tap row needs the same three facts for the
+TAP link (ApplianceSystem.WIRES) and, if clients reach the device some
+other way than 127.0.0.1:<smtp_port>, its own smtp address; then drop the
+refusal in tools/bench.
 """
 import os
 import sys

@@ -23,7 +23,23 @@
 
 static struct db *store;
 
-void cfg_init(struct db *db) { store = db; }
+/* Settings are read for every message (limits, timeouts, retry times),
+ * and each read was an SQL statement with its locks: a value, once read,
+ * is kept here until a setting is set or reset (the only ways one
+ * changes) or the store changes. Unreadable values are not kept. */
+#define SETTINGS_CACHED 24
+static struct {
+    uint8_t valid;
+    char value[DB_TEXT_MAX];
+} setting_cache[SETTINGS_CACHED];
+
+static void settings_forget(void) { memset(setting_cache, 0, sizeof setting_cache); }
+
+void cfg_init(struct db *db)
+{
+    store = db;
+    settings_forget();
+}
 struct db *cfg_db(void) { return store; }
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -856,16 +872,30 @@ static const struct cfg_setting *find_setting(const char *key)
     return NULL;
 }
 
+_Static_assert(sizeof cfg_settings / sizeof cfg_settings[0] - 1 <= SETTINGS_CACHED,
+               "a cache entry per setting");
+
 int cfg_setting_get(const char *key, char *out, size_t cap)
 {
     const struct cfg_setting *s = find_setting(key);
     if (!s)
         return -1;
-    int rc = store ? db_setting_get(store, key, out, cap) : DB_EIO;
-    if (rc == DB_OK)
+    size_t i = (size_t)(s - cfg_settings);
+    if (setting_cache[i].valid) {
+        snprintf(out, cap, "%s", setting_cache[i].value);
         return 0;
-    snprintf(out, cap, "%s", s->def);
-    return rc == DB_ENOTFOUND ? 0 : CFG_SETTING_UNREAD;
+    }
+    char v[DB_TEXT_MAX];
+    int rc = store ? db_setting_get(store, key, v, sizeof v) : DB_EIO;
+    if (rc != DB_OK && rc != DB_ENOTFOUND) {
+        snprintf(out, cap, "%s", s->def);
+        return CFG_SETTING_UNREAD;
+    }
+    snprintf(setting_cache[i].value, sizeof setting_cache[i].value, "%s",
+             rc == DB_OK ? v : s->def);
+    setting_cache[i].valid = 1;
+    snprintf(out, cap, "%s", setting_cache[i].value);
+    return 0;
 }
 
 int64_t cfg_setting_int(const char *key)
@@ -887,6 +917,7 @@ int cfg_setting_set(const char *key, const char *value, char *err, size_t errlen
         return -1;
     if (!store)
         return no_store(err, errlen);
+    settings_forget(); /* whatever the outcome, read it again */
     int rc = db_begin(store);
     if (rc == DB_OK)
         rc = db_setting_set(store, key, value);
@@ -894,7 +925,9 @@ int cfg_setting_set(const char *key, const char *value, char *err, size_t errlen
         db_rollback(store);
         return storage_error(err, errlen, rc);
     }
-    return commit_with_audit(err, errlen, "settings set %s %s", key, value);
+    rc = commit_with_audit(err, errlen, "settings set %s %s", key, value);
+    settings_forget(); /* nothing read meanwhile stays either */
+    return rc;
 }
 
 int cfg_setting_reset(const char *key, char *err, size_t errlen)
@@ -903,6 +936,7 @@ int cfg_setting_reset(const char *key, char *err, size_t errlen)
         return fail(err, errlen, "no setting '%s' (see 'settings list')", key);
     if (!store)
         return no_store(err, errlen);
+    settings_forget();
     int rc = db_begin(store);
     if (rc == DB_OK)
         rc = db_setting_unset(store, key);
@@ -910,7 +944,9 @@ int cfg_setting_reset(const char *key, char *err, size_t errlen)
         db_rollback(store);
         return storage_error(err, errlen, rc);
     }
-    return commit_with_audit(err, errlen, "settings reset %s", key);
+    rc = commit_with_audit(err, errlen, "settings reset %s", key);
+    settings_forget();
+    return rc;
 }
 
 /* --- network --- */

@@ -1671,6 +1671,25 @@ static void test_allowlist_fails_closed(void **state)
     cfg_init(F->db);
 }
 
+/* A setting is read from storage once, then kept until it is set or
+ * reset: a change made outside cfg_setting_set (here a raw UPDATE) shows
+ * only after the next set or a new store; set and reset show at once. */
+static void test_settings_kept_until_changed(void **state)
+{
+    (void)state;
+    char err[CFG_ERR_MAX];
+    assert_int_equal(cfg_setting_int("retry-initial"), 300);
+    raw_exec("INSERT INTO setting (key, value) VALUES ('retry-initial', '77')");
+    assert_int_equal(cfg_setting_int("retry-initial"), 300); /* kept */
+    assert_int_equal(cfg_setting_set("retry-max", "7200", err, sizeof err), 0);
+    assert_int_equal(cfg_setting_int("retry-initial"), 77); /* read again after a set */
+    assert_int_equal(cfg_setting_int("retry-max"), 7200);
+    assert_int_equal(cfg_setting_reset("retry-max", err, sizeof err), 0);
+    assert_int_equal(cfg_setting_int("retry-max"), 3600);
+    assert_int_equal(cfg_setting_set("retry-initial", "60", err, sizeof err), 0);
+    assert_int_equal(cfg_setting_int("retry-initial"), 60);
+}
+
 /* Reads that fail are told apart from "not set": the inbound account
  * (AUTH then gets a temporary refusal) and settings (a caller deciding
  * something irreversible, like recording a failure without its report,
@@ -1687,8 +1706,10 @@ static void test_unreadable_is_not_unset(void **state)
     raw_exec("ALTER TABLE inbound_account RENAME TO inbound_gone");
     raw_exec("ALTER TABLE setting RENAME TO setting_gone");
     assert_int_equal(cfg_inbound_check("relayin", "0123456789abcdef"), -1);
-    assert_int_equal(cfg_setting_get("bounce-address", v, sizeof v), CFG_SETTING_UNREAD);
-    assert_string_equal(v, ""); /* the default, for callers that can live with it */
+    /* A value read before is known (kept in memory); one never read is not. */
+    assert_int_equal(cfg_setting_get("bounce-address", v, sizeof v), 0);
+    assert_int_equal(cfg_setting_get("bounce-to-sender", v, sizeof v), CFG_SETTING_UNREAD);
+    assert_string_equal(v, "off"); /* the default, for callers that can live with it */
     assert_int_equal(cfg_setting_int("retry-initial"), 300);
     assert_int_equal(cfg_setting_get("no-such-setting", v, sizeof v), -1);
     raw_exec("ALTER TABLE inbound_gone RENAME TO inbound_account");
@@ -1710,6 +1731,7 @@ int main(int argc, char **argv)
         T(test_domain_del_in_use),
         T(test_allow_rules),
         T(test_allowlist_fails_closed),
+        T(test_settings_kept_until_changed),
         T(test_unreadable_is_not_unset),
         T(test_password_sealed_at_rest),
         T(test_crypto_context_binding),

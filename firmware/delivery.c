@@ -371,7 +371,12 @@ static void finish_job(struct outbound_job *job)
         }
     }
 
-    int rc = db_begin(store); /* durable: outcomes and deletions */
+    /* Without an fsync (as Postfix removes a delivered queue file): a power
+     * cut may forget the newest outcomes, and that mail is then delivered
+     * again — a duplicate, never a loss. The next durable commit (the next
+     * 250 to DATA, any configuration change) covers these. Failures are
+     * recorded only after their report was queued durably (bounce()). */
+    int rc = db_begin_staging(store);
     for (int i = 0; i < job->rcpt_count && rc == DB_OK; i++) {
         if (outcome[i] == DELIVERED) {
             rc = record(job, i, "delivered", "delivered", attempts[i], 0, replies[i], now,

@@ -27,15 +27,69 @@ int db_rc_from(int rc)
 
 int db_prepare(struct db *db, const char *sql, sqlite3_stmt **st)
 {
-    int rc = sqlite3_prepare_v2(db->h, sql, -1, st, NULL);
-    return rc == SQLITE_OK ? DB_OK : db_rc_from(rc);
+    struct db_stmt_slot *free_slot = NULL;
+    for (int i = 0; i < DB_STMT_CACHE; i++) {
+        struct db_stmt_slot *s = &db->stmts[i];
+        if (!s->st) {
+            if (!free_slot)
+                free_slot = s;
+        } else if (s->sql == sql && !s->busy && strcmp(sqlite3_sql(s->st), sql) == 0) {
+            s->busy = 1;
+            *st = s->st;
+            return DB_OK;
+        }
+    }
+    /* Busy (a statement in use while its callback runs the same SQL) or
+     * not kept yet: a new one, kept if there is room. */
+    int rc = sqlite3_prepare_v3(db->h, sql, -1, free_slot ? SQLITE_PREPARE_PERSISTENT : 0, st,
+                                NULL);
+    if (rc != SQLITE_OK)
+        return db_rc_from(rc);
+    if (free_slot)
+        *free_slot = (struct db_stmt_slot){sql, *st, 1};
+    return DB_OK;
 }
 
-int db_step_done(sqlite3_stmt *st)
+void db_release(struct db *db, sqlite3_stmt *st)
+{
+    for (int i = 0; i < DB_STMT_CACHE; i++)
+        if (db->stmts[i].st == st) {
+            sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
+            db->stmts[i].busy = 0;
+            return;
+        }
+    sqlite3_finalize(st);
+}
+
+/* Drop every kept statement (closing, or after a schema change). */
+static void forget_statements(struct db *db)
+{
+    for (int i = 0; i < DB_STMT_CACHE; i++)
+        if (db->stmts[i].st) {
+            sqlite3_finalize(db->stmts[i].st);
+            db->stmts[i] = (struct db_stmt_slot){NULL, NULL, 0};
+        }
+}
+
+int db_step_done(struct db *db, sqlite3_stmt *st)
 {
     int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    db_release(db, st);
     return rc == SQLITE_DONE ? DB_OK : db_rc_from(rc);
+}
+
+/* One statement, through the kept ones (BEGIN, COMMIT and the PRAGMAs of
+ * every transaction). */
+static int run(struct db *db, const char *sql)
+{
+    sqlite3_stmt *st;
+    int rc = db_prepare(db, sql, &st);
+    if (rc != DB_OK)
+        return rc;
+    rc = sqlite3_step(st);
+    db_release(db, st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? DB_OK : db_rc_from(rc);
 }
 
 void db_column_text(sqlite3_stmt *st, int col, char *buf, size_t cap)
@@ -58,7 +112,7 @@ static int read_version(struct db *db, uint32_t *v)
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         *v = (uint32_t)sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    db_release(db, st);
     return rc == SQLITE_ROW ? DB_OK : db_rc_from(rc);
 }
 
@@ -72,7 +126,7 @@ static int pragma_u64(struct db *db, const char *sql, uint64_t *v)
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         *v = (uint64_t)sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    db_release(db, st);
     return rc == SQLITE_ROW ? DB_OK : db_rc_from(rc);
 }
 
@@ -106,7 +160,7 @@ static void quick_check(struct db *db)
     }
     if (rc != SQLITE_DONE && !db->health[0])
         snprintf(db->health, sizeof db->health, "quick_check failed: %s", sqlite3_errmsg(db->h));
-    sqlite3_finalize(st);
+    db_release(db, st);
 }
 
 static int migrate(struct db *db, const struct db_migration *m, size_t count, uint32_t target,
@@ -191,7 +245,7 @@ int db_open_with(struct db **out, const char *path, const struct db_migration *m
         if (mode)
             snprintf(got, sizeof got, "%s", mode);
         rc = (mode && strcmp(mode, want) == 0) ? SQLITE_OK : (rc == SQLITE_ROW ? SQLITE_ERROR : rc);
-        sqlite3_finalize(st);
+        db_release(db, st);
     }
     if (rc != SQLITE_OK) {
         if (got[0])
@@ -226,6 +280,7 @@ void db_close(struct db *db)
 {
     if (!db)
         return;
+    forget_statements(db);
     sqlite3_close_v2(db->h);
     free(db);
 }
@@ -246,7 +301,7 @@ const char *db_errmsg(const struct db *db)
  * before it starts (and fails rather than commit without an fsync). */
 static int end_staging(struct db *db)
 {
-    if (db->staging && exec(db, "PRAGMA synchronous=FULL") == DB_OK)
+    if (db->staging && run(db, "PRAGMA synchronous=FULL") == DB_OK)
         db->staging = 0;
     return db->staging ? DB_EIO : DB_OK;
 }
@@ -259,12 +314,12 @@ static int begin(struct db *db, int staging)
         if (rc != DB_OK)
             return rc;
     } else {
-        int rc = exec(db, "PRAGMA synchronous=NORMAL");
+        int rc = run(db, "PRAGMA synchronous=NORMAL");
         if (rc != DB_OK)
             return rc;
         db->staging = 1;
     }
-    int rc = exec(db, "BEGIN IMMEDIATE");
+    int rc = run(db, "BEGIN IMMEDIATE");
     if (rc != DB_OK)
         end_staging(db);
     return rc;
@@ -275,7 +330,7 @@ int db_begin_staging(struct db *db) { return begin(db, 1); }
 
 int db_commit(struct db *db)
 {
-    int rc = exec(db, "COMMIT");
+    int rc = run(db, "COMMIT");
     /* A failed COMMIT leaves the transaction open: the caller rolls back,
      * and that ends the staging mode. */
     if (rc == DB_OK)
@@ -299,7 +354,7 @@ int db_durable(struct db *db)
     if (db_prepare(db, "PRAGMA synchronous", &st) != DB_OK)
         return 0;
     int full = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) >= 2;
-    sqlite3_finalize(st);
+    db_release(db, st);
     return full;
 }
 
@@ -312,6 +367,6 @@ int db_tail_after(struct db *db, const char *sql, int n, int64_t *after)
     sqlite3_bind_int(st, 1, n);
     rc = sqlite3_step(st);
     *after = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_finalize(st);
+    db_release(db, st);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? DB_OK : db_rc_from(rc);
 }

@@ -16,7 +16,7 @@ int db_domain_add(struct db *db, const char *name, int64_t now)
         return rc;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, now);
-    return db_step_done(st);
+    return db_step_done(db, st);
 }
 
 static int64_t count_where(struct db *db, const char *sql, const char *arg)
@@ -26,7 +26,7 @@ static int64_t count_where(struct db *db, const char *sql, const char *arg)
         return -1;
     sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
     int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-    sqlite3_finalize(st);
+    db_release(db, st);
     return n;
 }
 
@@ -52,12 +52,12 @@ int db_domain_del(struct db *db, const char *name)
     if (rc)
         return rc;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    if ((rc = db_step_done(st)) != DB_OK)
+    if ((rc = db_step_done(db, st)) != DB_OK)
         return rc;
     if ((rc = db_prepare(db, "DELETE FROM domain WHERE name = ?1", &st)) != DB_OK)
         return rc;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    if ((rc = db_step_done(st)) != DB_OK)
+    if ((rc = db_step_done(db, st)) != DB_OK)
         return rc;
     return sqlite3_changes(db->h) ? DB_OK : DB_ENOTFOUND;
 }
@@ -80,7 +80,7 @@ int db_domain_page(struct db *db, int offset, int limit, db_domain_fn fn, void *
     sqlite3_bind_int(st, 2, offset);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         fn(ctx, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1));
-    sqlite3_finalize(st);
+    db_release(db, st);
     return rc == SQLITE_DONE ? DB_OK : db_rc_from(rc);
 }
 
@@ -143,7 +143,7 @@ int db_smarthost_add(struct db *db, struct db_smarthost *sh, int64_t now)
     if (rc)
         return rc;
     bind_smarthost(st, sh, now);
-    if ((rc = db_step_done(st)) == DB_OK)
+    if ((rc = db_step_done(db, st)) == DB_OK)
         sh->id = sqlite3_last_insert_rowid(db->h);
     return rc;
 }
@@ -158,7 +158,7 @@ int db_smarthost_get(struct db *db, int64_t id, struct db_smarthost *sh)
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         read_smarthost(st, sh);
-    sqlite3_finalize(st);
+    db_release(db, st);
     return rc == SQLITE_ROW ? DB_OK : rc == SQLITE_DONE ? DB_ENOTFOUND : db_rc_from(rc);
 }
 
@@ -174,7 +174,7 @@ int db_smarthost_update(struct db *db, const struct db_smarthost *sh, int64_t no
         return rc;
     bind_smarthost(st, sh, now);
     sqlite3_bind_int64(st, 11, sh->id);
-    if ((rc = db_step_done(st)) != DB_OK)
+    if ((rc = db_step_done(db, st)) != DB_OK)
         return rc;
     return sqlite3_changes(db->h) ? DB_OK : DB_ENOTFOUND;
 }
@@ -190,7 +190,7 @@ int db_smarthost_tls_result(struct db *db, int64_t id, int failed)
         return rc;
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_int(st, 2, failed ? 1 : 0);
-    return db_step_done(st);
+    return db_step_done(db, st);
 }
 
 int db_smarthost_del(struct db *db, int64_t id)
@@ -200,7 +200,7 @@ int db_smarthost_del(struct db *db, int64_t id)
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, id);
-    if ((rc = db_step_done(st)) != DB_OK)
+    if ((rc = db_step_done(db, st)) != DB_OK)
         return rc;
     return sqlite3_changes(db->h) ? DB_OK : DB_ENOTFOUND;
 }
@@ -215,7 +215,7 @@ int64_t db_smarthost_find(struct db *db, const char *domain, const char *host, i
     sqlite3_bind_text(st, 2, host, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 3, port);
     int64_t id = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_finalize(st);
+    db_release(db, st);
     return id;
 }
 
@@ -244,7 +244,7 @@ int db_smarthost_page(struct db *db, const char *domain, int offset, int limit,
         read_smarthost(st, &sh);
         fn(ctx, &sh);
     }
-    sqlite3_finalize(st);
+    db_release(db, st);
     return rc == SQLITE_DONE ? DB_OK : db_rc_from(rc);
 }
 
@@ -265,7 +265,7 @@ int db_allow_add(struct db *db, const char *cidr, int family, const uint8_t addr
     sqlite3_bind_blob(st, 3, addr, family == 4 ? 4 : 16, SQLITE_STATIC);
     sqlite3_bind_int(st, 4, prefix);
     sqlite3_bind_int64(st, 5, now);
-    return db_step_done(st);
+    return db_step_done(db, st);
 }
 
 int db_allow_del(struct db *db, const char *cidr)
@@ -275,7 +275,7 @@ int db_allow_del(struct db *db, const char *cidr)
     if (rc)
         return rc;
     sqlite3_bind_text(st, 1, cidr, -1, SQLITE_STATIC);
-    if ((rc = db_step_done(st)) != DB_OK)
+    if ((rc = db_step_done(db, st)) != DB_OK)
         return rc;
     return sqlite3_changes(db->h) ? DB_OK : DB_ENOTFOUND;
 }
@@ -305,7 +305,7 @@ int db_allow_page(struct db *db, int offset, int limit, db_allow_fn fn, void *ct
             prefix = -1; /* an address of the wrong size: a damaged row */
         fn(ctx, (const char *)sqlite3_column_text(st, 0), family, addr, prefix);
     }
-    sqlite3_finalize(st);
+    db_release(db, st);
     return rc == SQLITE_DONE ? DB_OK : db_rc_from(rc);
 }
 
@@ -321,7 +321,7 @@ int db_setting_get(struct db *db, const char *key, char *value, size_t cap)
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         db_column_text(st, 0, value, cap);
-    sqlite3_finalize(st);
+    db_release(db, st);
     return rc == SQLITE_ROW ? DB_OK : rc == SQLITE_DONE ? DB_ENOTFOUND : db_rc_from(rc);
 }
 
@@ -334,7 +334,7 @@ int db_setting_set(struct db *db, const char *key, const char *value)
         return rc;
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
-    return db_step_done(st);
+    return db_step_done(db, st);
 }
 
 int db_setting_unset(struct db *db, const char *key)
@@ -344,7 +344,7 @@ int db_setting_unset(struct db *db, const char *key)
     if (rc)
         return rc;
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    return db_step_done(st);
+    return db_step_done(db, st);
 }
 
 /* --- TLS identity --- */
@@ -374,7 +374,7 @@ int db_tls_identity_get(struct db *db, uint8_t *key_sealed, size_t *key_len, uin
     } else {
         rc = rc == SQLITE_DONE ? DB_ENOTFOUND : db_rc_from(rc);
     }
-    sqlite3_finalize(st);
+    db_release(db, st);
     return rc;
 }
 
@@ -389,7 +389,7 @@ int db_tls_identity_set(struct db *db, const uint8_t *key_sealed, size_t key_len
     sqlite3_bind_blob(st, 1, key_sealed, (int)key_len, SQLITE_STATIC);
     sqlite3_bind_blob(st, 2, cert, (int)cert_len, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, now);
-    return db_step_done(st);
+    return db_step_done(db, st);
 }
 
 /* --- inbound account --- */
@@ -415,7 +415,7 @@ int db_inbound_get(struct db *db, struct db_inbound_account *acct)
     } else {
         rc = rc == SQLITE_DONE ? DB_ENOTFOUND : db_rc_from(rc);
     }
-    sqlite3_finalize(st);
+    db_release(db, st);
     return rc;
 }
 
@@ -431,14 +431,14 @@ int db_inbound_set(struct db *db, const struct db_inbound_account *acct, int64_t
     sqlite3_bind_blob(st, 3, acct->salt, sizeof acct->salt, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, acct->iterations);
     sqlite3_bind_int64(st, 5, now);
-    return db_step_done(st);
+    return db_step_done(db, st);
 }
 
 int db_inbound_clear(struct db *db)
 {
     sqlite3_stmt *st;
     int rc = db_prepare(db, "DELETE FROM inbound_account", &st);
-    return rc ? rc : db_step_done(st);
+    return rc ? rc : db_step_done(db, st);
 }
 
 /* --- audit log --- */
@@ -452,7 +452,7 @@ int db_audit_add(struct db *db, int64_t now, const char *actor, const char *acti
     sqlite3_bind_int64(st, 1, now);
     sqlite3_bind_text(st, 2, actor, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, action, -1, SQLITE_STATIC);
-    return db_step_done(st);
+    return db_step_done(db, st);
 }
 
 int db_audit_tail(struct db *db, int n, int64_t *after)
@@ -476,7 +476,7 @@ int db_audit_page(struct db *db, int64_t after_id, int limit, db_audit_fn fn, vo
         fn(ctx, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
            (const char *)sqlite3_column_text(st, 2));
     }
-    sqlite3_finalize(st);
+    db_release(db, st);
     return rc == SQLITE_DONE ? DB_OK : db_rc_from(rc);
 }
 

@@ -18,7 +18,7 @@ int db_msg_create(struct db *db, const struct db_msg_new *m, int64_t *id)
     sqlite3_bind_text(st, 2, m->sender, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, m->client, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, m->helo, -1, SQLITE_STATIC);
-    if ((rc = db_step_done(st)) == DB_OK)
+    if ((rc = db_step_done(db, st)) == DB_OK)
         *id = sqlite3_last_insert_rowid(db->h);
     return rc;
 }
@@ -33,7 +33,7 @@ int db_msg_chunk(struct db *db, int64_t id, int32_t seq, const void *data, size_
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_int(st, 2, seq);
     sqlite3_bind_blob(st, 3, data, (int)len, SQLITE_STATIC);
-    return db_step_done(st);
+    return db_step_done(db, st);
 }
 
 int db_msg_commit(struct db *db, int64_t id, uint64_t size, const char *message_id,
@@ -49,7 +49,7 @@ int db_msg_commit(struct db *db, int64_t id, uint64_t size, const char *message_
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)size);
     sqlite3_bind_text(st, 3, message_id, -1, SQLITE_STATIC);
-    if ((rc = db_step_done(st)) != DB_OK)
+    if ((rc = db_step_done(db, st)) != DB_OK)
         return rc;
     if (sqlite3_changes(db->h) != 1)
         return DB_ENOTFOUND;
@@ -69,7 +69,7 @@ int db_msg_commit(struct db *db, int64_t id, uint64_t size, const char *message_
         int step = sqlite3_step(st);
         rc = step == SQLITE_DONE ? DB_OK : db_rc_from(step);
     }
-    sqlite3_finalize(st);
+    db_release(db, st);
     return rc;
 }
 
@@ -80,7 +80,7 @@ int db_msg_discard(struct db *db, int64_t id)
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, id);
-    return db_step_done(st);
+    return db_step_done(db, st);
 }
 
 int64_t db_msg_discard_incoming(struct db *db)
@@ -89,7 +89,7 @@ int64_t db_msg_discard_incoming(struct db *db)
     int rc = db_prepare(db, "DELETE FROM message WHERE state = 'incoming'", &st);
     if (rc)
         return rc;
-    if ((rc = db_step_done(st)) != DB_OK)
+    if ((rc = db_step_done(db, st)) != DB_OK)
         return rc;
     return sqlite3_changes(db->h);
 }
@@ -100,7 +100,7 @@ int64_t db_queue_bytes(struct db *db)
     if (db_prepare(db, "SELECT coalesce(sum(size), 0) FROM message WHERE state = 'queued'", &st))
         return -1;
     int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-    sqlite3_finalize(st);
+    db_release(db, st);
     return n;
 }
 
@@ -139,7 +139,7 @@ int db_queue_page(struct db *db, int64_t after_id, int limit, db_msg_fn fn, void
         read_msg(st, &m);
         fn(ctx, &m);
     }
-    sqlite3_finalize(st);
+    db_release(db, st);
     return rc == SQLITE_DONE ? DB_OK : db_rc_from(rc);
 }
 
@@ -154,7 +154,7 @@ int db_msg_get(struct db *db, int64_t id, struct db_msg *m)
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         read_msg(st, m);
-    sqlite3_finalize(st);
+    db_release(db, st);
     return rc == SQLITE_ROW ? DB_OK : rc == SQLITE_DONE ? DB_ENOTFOUND : db_rc_from(rc);
 }
 
@@ -179,7 +179,7 @@ int db_msg_recipients(struct db *db, int64_t id, db_rcpt_fn fn, void *ctx)
         db_column_text(st, 5, r.last_reply, sizeof r.last_reply);
         fn(ctx, &r);
     }
-    sqlite3_finalize(st);
+    db_release(db, st);
     return rc == SQLITE_DONE ? DB_OK : db_rc_from(rc);
 }
 
@@ -198,7 +198,7 @@ int db_msg_body(struct db *db, int64_t id, db_chunk_fn fn, void *ctx)
             break;
         }
     }
-    sqlite3_finalize(st);
+    db_release(db, st);
     return rc == SQLITE_DONE ? DB_OK : db_rc_from(rc);
 }
 
@@ -236,7 +236,7 @@ int db_due_list(struct db *db, int64_t now, const char *domain, int limit, db_du
         d.recovered = sqlite3_column_int(st, 8);
         fn(ctx, &d);
     }
-    sqlite3_finalize(st);
+    db_release(db, st);
     return rc == SQLITE_DONE ? DB_OK : db_rc_from(rc);
 }
 
@@ -247,7 +247,7 @@ static int64_t single_int(struct db *db, const char *sql, int64_t arg, int64_t f
         return fallback;
     sqlite3_bind_int64(st, 1, arg);
     int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : fallback;
-    sqlite3_finalize(st);
+    db_release(db, st);
     return v;
 }
 
@@ -268,7 +268,7 @@ static int64_t exec_changes(struct db *db, const char *sql, int64_t a, int64_t b
         return rc;
     sqlite3_bind_int64(st, 1, a);
     sqlite3_bind_int64(st, 2, b);
-    if ((rc = db_step_done(st)) != DB_OK)
+    if ((rc = db_step_done(db, st)) != DB_OK)
         return rc;
     return sqlite3_changes(db->h);
 }
@@ -297,7 +297,7 @@ int db_rcpt_update(struct db *db, int64_t rcpt_id, const char *state, int32_t at
     sqlite3_bind_int64(st, 4, next_attempt);
     sqlite3_bind_text(st, 5, last_reply, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 6, now);
-    return db_step_done(st);
+    return db_step_done(db, st);
 }
 
 int64_t db_msg_pending(struct db *db, int64_t msg_id)
@@ -360,7 +360,7 @@ int db_msg_chunk_read(struct db *db, int64_t msg_id, int32_t seq, uint8_t *buf, 
     } else {
         rc = rc == SQLITE_DONE ? DB_ENOTFOUND : db_rc_from(rc);
     }
-    sqlite3_finalize(st);
+    db_release(db, st);
     return rc;
 }
 
@@ -385,7 +385,7 @@ int db_history_add(struct db *db, const struct db_history *h)
     sqlite3_bind_text(st, 9, h->reply, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 10, h->received);
     sqlite3_bind_int64(st, 11, h->finished);
-    return db_step_done(st);
+    return db_step_done(db, st);
 }
 
 #define HISTORY_COLUMNS                                                                         \
@@ -393,7 +393,8 @@ int db_history_add(struct db *db, const struct db_history *h)
     "received, finished, id"
 
 /* Rows of HISTORY_COLUMNS to `fn`; the last id seen into *last_id. */
-static int read_history(sqlite3_stmt *st, db_history_fn fn, void *ctx, int64_t *last_id)
+static int read_history(struct db *db, sqlite3_stmt *st, db_history_fn fn, void *ctx,
+                        int64_t *last_id)
 {
     int rc;
     struct db_history h;
@@ -414,7 +415,7 @@ static int read_history(sqlite3_stmt *st, db_history_fn fn, void *ctx, int64_t *
             *last_id = sqlite3_column_int64(st, 11);
         fn(ctx, &h);
     }
-    sqlite3_finalize(st);
+    db_release(db, st);
     return rc == SQLITE_DONE ? DB_OK : db_rc_from(rc);
 }
 
@@ -436,7 +437,7 @@ int db_history_page(struct db *db, int64_t after_id, int limit, db_history_fn fn
         return rc;
     sqlite3_bind_int64(st, 1, after_id);
     sqlite3_bind_int(st, 2, limit);
-    return read_history(st, fn, ctx, last_id);
+    return read_history(db, st, fn, ctx, last_id);
 }
 
 int db_history_list(struct db *db, int n, db_history_fn fn, void *ctx)
@@ -462,7 +463,7 @@ int db_tls_ca_view(struct db *db, db_pem_fn fn, void *ctx)
     } else {
         rc = rc == SQLITE_DONE ? DB_ENOTFOUND : db_rc_from(rc);
     }
-    sqlite3_finalize(st);
+    db_release(db, st);
     return rc;
 }
 
@@ -502,12 +503,12 @@ int db_tls_ca_set(struct db *db, const uint8_t *pem, size_t len, int64_t now)
         return rc;
     sqlite3_bind_blob(st, 1, pem, (int)len, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, now);
-    return db_step_done(st);
+    return db_step_done(db, st);
 }
 
 int db_tls_ca_clear(struct db *db)
 {
     sqlite3_stmt *st;
     int rc = db_prepare(db, "DELETE FROM tls_ca", &st);
-    return rc ? rc : db_step_done(st);
+    return rc ? rc : db_step_done(db, st);
 }

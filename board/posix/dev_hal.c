@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "dev_hal.h"
+#include "dev_link.h"
 #include "devproto.h"
 #include "boot_pubkey.h"
 #include "flashhal.h"
@@ -187,6 +188,7 @@ int hal_clock_saved_wall(int64_t *t)
 
 void hal_reset(void)
 {
+    dev_link_flush(); /* what the firmware said last, e.g. "rebooting" */
     if (flash_ready)
         flashparts_close(&flash);
     _exit(DEV_EXIT_RESET);

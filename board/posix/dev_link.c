@@ -76,9 +76,15 @@ static void on_message(void *ctx, uint8_t type, const uint8_t *payload, size_t l
  * our memory, absorbs a burst. Typed bytes always fit: the board sends no
  * more than the UART ring has room for (DEV_UART_RX_WINDOW, credited back
  * as the firmware reads), so unread input never holds up a frame. */
+static int flush_tx(void);
+
 static int pump(void)
 {
     uint8_t buf[16384];
+    /* A credit or frame the board waits for before it answers may still
+     * be in our buffer. */
+    if (flush_tx() != HAL_OK)
+        return link_failed = HAL_EIO;
     for (;;) {
         if (rx_tail - rx_head == RX_FRAMES)
             return 0;
@@ -104,6 +110,8 @@ int hal_event_wait(uint32_t timeout_ms)
         return link_failed;
     if (rx_tail != rx_head || uart_fresh)
         return 1; /* input the firmware left unread is not news */
+    if (flush_tx() != HAL_OK)
+        return link_failed = HAL_EIO;
     struct pollfd pfd = {.fd = DEV_LINK_FD, .events = POLLIN};
     int rc = poll(&pfd, 1, timeout_ms > 60000 ? 60000 : (int)timeout_ms);
     if (rc < 0 && errno != EINTR)
@@ -114,24 +122,42 @@ int hal_event_wait(uint32_t timeout_ms)
     return err ? err : 1;
 }
 
-static int send_msg(uint8_t type, const void *data, size_t len)
+/* Link messages out, gathered over a loop turn and written with one send
+ * when the loop waits or reads, or when the buffer is full: a send per
+ * frame was a system call each, about 15 per relayed message. (A real
+ * NIC's DMA ring batches the same way.) */
+static uint8_t tx_buf[64 * 1024];
+static size_t tx_len;
+
+static int flush_tx(void)
 {
-    uint8_t msg[LINK_MSG_MAX];
-    size_t n = link_encode(msg, sizeof msg, type, data, len);
-    if (n == 0)
-        return HAL_EINVAL;
     /* Blocking write: the board always drains the link (it queues or drops
      * on its own side), so this waits at most for a context switch. */
     size_t off = 0;
-    while (off < n) {
-        ssize_t w = send(DEV_LINK_FD, msg + off, n - off, MSG_NOSIGNAL);
+    while (off < tx_len) {
+        ssize_t w = send(DEV_LINK_FD, tx_buf + off, tx_len - off, MSG_NOSIGNAL);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
+            tx_len = 0;
             return HAL_EIO;
         }
         off += (size_t)w;
     }
+    tx_len = 0;
+    return HAL_OK;
+}
+
+void dev_link_flush(void) { (void)flush_tx(); }
+
+static int send_msg(uint8_t type, const void *data, size_t len)
+{
+    if (sizeof tx_buf - tx_len < LINK_MSG_MAX && flush_tx() != HAL_OK)
+        return HAL_EIO;
+    size_t n = link_encode(tx_buf + tx_len, sizeof tx_buf - tx_len, type, data, len);
+    if (n == 0)
+        return HAL_EINVAL;
+    tx_len += n;
     return HAL_OK;
 }
 

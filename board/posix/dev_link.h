@@ -3,5 +3,7 @@
 #define DEV_LINK_H
 
 void dev_link_init(void);
+/* Write out the link messages gathered so far (before a reset). */
+void dev_link_flush(void);
 
 #endif

@@ -27,6 +27,7 @@ int main(void)
         char line[320];
         int n = snprintf(line, sizeof line, "\r\nboard: device start failed: %s\r\n", err);
         hal_uart_write(line, (size_t)n < sizeof line ? (size_t)n : strlen(line));
+        dev_link_flush();
         return DEV_EXIT_HALT;
     }
     fw_main();

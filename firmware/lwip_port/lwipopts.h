@@ -55,9 +55,17 @@
 #define ETH_PAD_SIZE 0
 
 /* --- TCP --- */
+/* A full Ethernet frame per segment (1500 - 40): fewer frames, and so
+ * fewer link messages and ACKs, per message relayed. */
 #define TCP_MSS 1460
+/* 16 segments (23 KiB) in flight each way: a typical PST message (5-50 KB)
+ * goes out in one or two windows without waiting for ACKs, and the RX pool
+ * (PBUF_POOL_SIZE) still covers a few sessions' full windows at once.
+ * Measured: the one-connection drain is bounded by replies, not the window. */
 #define TCP_WND (16 * TCP_MSS)
 #define TCP_SND_BUF (16 * TCP_MSS)
+/* Enough pbufs to queue a whole send buffer in small writes (SMTP
+ * commands, TLS records). */
 #define TCP_SND_QUEUELEN (4 * TCP_SND_BUF / TCP_MSS)
 #define TCP_LISTEN_BACKLOG 1
 #define LWIP_TCP_KEEPALIVE 1

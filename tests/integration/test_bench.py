@@ -1,6 +1,7 @@
 """tools/bench: its exactness check catches lost, duplicated and stray
 messages at a real smtp-sink, and `tools/bench --smoke` relays every
-message to the sink exactly once through both the appliance and Postfix,
+message to the sink exactly once through the appliance on each default
+wire (tap, when root with /dev/net/tun, and slirp) and through Postfix,
 writes the fixed JSON keys and leaves nothing running."""
 import json
 import os
@@ -18,6 +19,8 @@ sys.path.insert(0, os.path.join(REPO, "tools"))
 from bench_lib import load  # noqa: E402
 
 RATIO_KEYS = ("e2e_ratio", "accepted_ratio", "drain1_ratio", "mem_ratio", "cpu_ratio")
+TAP = os.geteuid() == 0 and os.path.exists("/dev/net/tun")
+WIRES = ["tap", "slirp"] if TAP else ["slirp"]
 
 
 def _processes_under(path):
@@ -75,7 +78,21 @@ class Smoke(unittest.TestCase):
             self.assertTrue(doc["exact"])
             for key in RATIO_KEYS:
                 self.assertIsInstance(doc[key], float, key)
-            for system in ("appliance/slirp", "postfix"):
+            # The top-level ratios are the first row's (tap when there is
+            # one); every row's are under ratios_by_wire.
+            self.assertEqual(doc["params"]["wires"], WIRES)
+            self.assertEqual(doc["primary_appliance_row"], "appliance/%s" % WIRES[0])
+            self.assertEqual(sorted(doc["ratios_by_wire"]), sorted(WIRES))
+            for wire in WIRES:
+                for key in RATIO_KEYS:
+                    self.assertIsInstance(doc["ratios_by_wire"][wire][key], float, (wire, key))
+            for key in RATIO_KEYS:
+                self.assertEqual(doc[key], doc["ratios_by_wire"][WIRES[0]][key], key)
+            if TAP:
+                # Clients and the next hop on the TAP link, not loopback.
+                self.assertRegex(r.stderr, r"appliance/tap: clients -> 10\.213\.\d+\.2:25, "
+                                           r"next hop sink on 10\.213\.\d+\.1:\d+")
+            for system in ["appliance/%s" % w for w in WIRES] + ["postfix"]:
                 row = doc["systems"][system]
                 self.assertTrue(row["exact"], system)
                 self.assertGreater(row["e2e_per_s"], 0)

@@ -34,22 +34,22 @@ class BenchError(Exception):
     pass
 
 
-def free_port():
-    """A TCP port on 127.0.0.1 nothing listens on right now."""
+def free_port(address=LOOPBACK):
+    """A TCP port on `address` nothing listens on right now."""
     with socket.socket() as s:
-        s.bind((LOOPBACK, 0))
+        s.bind((address, 0))
         return s.getsockname()[1]
 
 
-def wait_listening(port, timeout, proc=None):
-    """Wait until 127.0.0.1:port accepts a connection; False on timeout or
+def wait_listening(port, timeout, proc=None, address=LOOPBACK):
+    """Wait until address:port accepts a connection; False on timeout or
     when proc exits first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             return False
         try:
-            with socket.create_connection((LOOPBACK, port), timeout=0.5):
+            with socket.create_connection((address, port), timeout=0.5):
                 return True
         except OSError:
             time.sleep(0.05)
@@ -151,18 +151,22 @@ def check_exact(expected, received):
 
 
 class Sink:
-    """smtp-sink on 127.0.0.1:port, every transaction appended to one dump
-    file (-D), running counters (-c) read from stdout. Stop and start it
-    again on the same port for the next phase (a fresh dump each time).
+    """smtp-sink on address:port (default 127.0.0.1), every transaction
+    appended to one dump file (-D), running counters (-c) read from stdout.
+    Stop and start it again on the same port for the next phase (a fresh
+    dump each time). Two sinks in one workdir need distinct names (their
+    dump directories).
 
     Counting X-Rcpt-Args lines of the dump is exact even though sessions
     append concurrently: each transaction's smtp-sink headers are written
     in its first write, so a header line is never split."""
 
-    def __init__(self, port, workdir, hostname="sink.bench.test"):
+    def __init__(self, port, workdir, hostname="sink.bench.test", address=LOOPBACK,
+                 name="sink"):
         self.port = port
+        self.address = address
         self.hostname = hostname
-        self.dir = os.path.join(workdir, "sink")
+        self.dir = os.path.join(workdir, name)
         os.makedirs(self.dir, exist_ok=True)
         os.chmod(self.dir, 0o777)   # smtp-sink writes as nobody
         self.generation = 0
@@ -175,7 +179,7 @@ class Sink:
 
     def command_line(self):
         cmd = [SMTP_SINK, "-c", "-h", self.hostname, "-D", self.dump,
-               "%s:%d" % (LOOPBACK, self.port), "256"]
+               "%s:%d" % (self.address, self.port), "256"]
         if os.geteuid() == 0:
             # smtp-sink will not run as root. Becoming nobody before the
             # exec (rather than smtp-sink -u) keeps the parent-death signal.
@@ -196,12 +200,14 @@ class Sink:
                              threading.Thread(target=self._read_stderr, daemon=True)]
             for t in self._readers:
                 t.start()
-            if wait_listening(self.port, max(0.5, deadline - time.monotonic()), self.proc):
+            if wait_listening(self.port, max(0.5, deadline - time.monotonic()), self.proc,
+                              self.address):
                 return
             self._reap()
             if time.monotonic() > deadline:
-                raise BenchError("smtp-sink did not start on 127.0.0.1:%d: %s"
-                                 % (self.port, self._stderr.decode(errors="replace").strip()))
+                raise BenchError("smtp-sink did not start on %s:%d: %s"
+                                 % (self.address, self.port,
+                                    self._stderr.decode(errors="replace").strip()))
             time.sleep(0.2)     # port still held (TIME_WAIT without reuse): try again
 
     def _read_counters(self):
@@ -268,14 +274,18 @@ class Sink:
         if self.dump and os.path.exists(self.dump):
             os.unlink(self.dump)
 
+    def __repr__(self):
+        return "Sink(%s:%d)" % (self.address, self.port)
 
-def run_source(port, messages, sessions, size, tag, timeout):
-    """smtp-source: `messages` messages of `size` body bytes over `sessions`
-    parallel sessions, each session reusing its connection (-d). Returns
-    seconds until it exited; raises BenchError if it failed."""
+
+def run_source(addr, messages, sessions, size, tag, timeout):
+    """smtp-source to addr = (host, port): `messages` messages of `size`
+    body bytes over `sessions` parallel sessions, each session reusing its
+    connection (-d). Returns seconds until it exited; raises BenchError if
+    it failed."""
     cmd = [SMTP_SOURCE, "-4", "-d", "-N", "-s", str(sessions), "-m", str(messages),
            "-l", str(size), "-M", CLIENT_NAME, "-f", SENDER, "-t", "%s@%s" % (tag, DOMAIN),
-           "%s:%d" % (LOOPBACK, port)]
+           "%s:%d" % tuple(addr)]
     t0 = time.monotonic()
     proc = subprocess.Popen(orphan_guard(cmd), stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -310,11 +320,13 @@ def _client_tls_context():
     return ctx
 
 
-def latency_run(port, messages, size, tag, tls=False, timeout=30):
-    """One SMTP session sending `messages` messages one after another;
-    returns the seconds each MAIL..DATA transaction took."""
+def latency_run(addr, messages, size, tag, tls=False, timeout=30):
+    """One SMTP session to addr = (host, port) sending `messages` messages
+    one after another; returns the seconds each MAIL..DATA transaction
+    took."""
     times = []
-    with smtplib.SMTP(LOOPBACK, port, local_hostname=CLIENT_NAME, timeout=timeout) as c:
+    host, port = addr
+    with smtplib.SMTP(host, port, local_hostname=CLIENT_NAME, timeout=timeout) as c:
         c.ehlo()
         if tls:
             c.starttls(context=_client_tls_context())

@@ -24,11 +24,14 @@ class PhaseError(load.BenchError):
 
 class Topology:
     """What stands around the system under test. Plaintext: smtp-source and
-    the latency client talk to the system, the system to the sink. TLS: a
-    front Postfix (plain in, STARTTLS out, connections cached) between
-    smtp-source and the system, a back Postfix (STARTTLS in, plain out)
-    between the system and the sink; the latency client does STARTTLS
-    itself; the drain's "next hop down" is the back relay down."""
+    the latency client talk to the system (system.smtp_addr), the system to
+    the sink (listening on system.peer_addr: a system on the tap wire has a
+    sink of its own on the veth's host end). TLS: a front Postfix (plain in
+    on 127.0.0.1, STARTTLS out to system.smtp_addr, connections cached)
+    between smtp-source and the system, a back Postfix (STARTTLS in, also on
+    system.peer_addr; plain out to the sink on 127.0.0.1) between the system
+    and the sink; the latency client does STARTTLS itself; the drain's
+    "next hop down" is the back relay down. Each phase counts one sink."""
 
     def __init__(self, sink, front=None, back=None):
         self.sink = sink
@@ -81,10 +84,10 @@ def throughput(topo, system, cfg, tag):
     topo.sink.start()
     system.check_device()
     cpu0, extra0 = system.cpu_seconds(), system.extra_cpu_seconds()
-    port = topo.front.listen_port if topo.tls else system.smtp_port
+    addr = (load.LOOPBACK, topo.front.listen_port) if topo.tls else system.smtp_addr
     t0 = time.monotonic()
     try:
-        source_s = load.run_source(port, n, cfg.sessions, cfg.size, tag, cfg.timeout)
+        source_s = load.run_source(addr, n, cfg.sessions, cfg.size, tag, cfg.timeout)
     except load.BenchError as e:
         raise PhaseError("%s throughput: %s\n%s" % (system.name, e, system.board_log()[-1500:]))
     accepted_s = source_s
@@ -118,7 +121,7 @@ def latency(topo, system, cfg, tag):
     n = cfg.latency_messages
     topo.sink.start()
     try:
-        times = load.latency_run(system.smtp_port, n, cfg.size, tag, tls=topo.tls)
+        times = load.latency_run(system.smtp_addr, n, cfg.size, tag, tls=topo.tls)
     except Exception as e:
         raise PhaseError("%s latency: %s" % (system.name, e))
     _wait_all(topo, system, n, cfg.timeout, "latency")
@@ -142,7 +145,7 @@ def drain1(topo, system, cfg, tag):
         # Straight into the system (also with --tls: only the outbound leg
         # is measured here).
         try:
-            load.run_source(system.smtp_port, n, cfg.sessions, cfg.size, tag, cfg.timeout)
+            load.run_source(system.smtp_addr, n, cfg.sessions, cfg.size, tag, cfg.timeout)
         except load.BenchError as e:
             raise PhaseError("%s drain: queueing: %s" % (system.name, e))
         if not system.wait_deferred(base, n, cfg.timeout):

@@ -64,11 +64,16 @@ class PostfixError(load.BenchError):
 
 
 class PostfixInstance:
-    """name: label (also in myhostname); listen_port: its smtpd on
-    127.0.0.1; relay_port: where mail for example.com goes
-    (smtp:[127.0.0.1]:relay_port); params: extra main.cf settings."""
+    """name: label (also in myhostname); listen_port: its smtpd's port, on
+    each address of listen_addrs (default 127.0.0.1 only; one master.cf line
+    each, while main.cf's inet_interfaces stays 127.0.0.1, a loopback
+    address, so the SMTP client never binds a source address of its own);
+    relay_host, relay_port: where mail for example.com goes
+    (smtp:[relay_host]:relay_port; default host 127.0.0.1); params: extra
+    main.cf settings."""
 
-    def __init__(self, name, workdir, listen_port, relay_port, params=None):
+    def __init__(self, name, workdir, listen_port, relay_port, params=None,
+                 relay_host=load.LOOPBACK, listen_addrs=(load.LOOPBACK,)):
         self.name = name
         self.root = os.path.join(workdir, "postfix-%s" % name)
         self.conf = os.path.join(self.root, "conf")
@@ -76,7 +81,9 @@ class PostfixInstance:
         self.data = os.path.join(self.root, "data")
         self.maillog = os.path.join(self.root, "maillog")
         self.listen_port = listen_port
+        self.listen_addrs = list(dict.fromkeys(listen_addrs))
         self.relay_port = relay_port
+        self.relay_host = relay_host
         self.params = dict(params or {})
         self.proc = None
 
@@ -101,7 +108,8 @@ class PostfixInstance:
             # The allowlist (the appliance's `allow add`): only loopback.
             "mynetworks": "127.0.0.1/32",
             "relay_domains": load.DOMAIN,
-            "transport_maps": "inline:{ %s=smtp:[127.0.0.1]:%d }" % (load.DOMAIN, self.relay_port),
+            "transport_maps": "inline:{ %s=smtp:[%s]:%d }" % (load.DOMAIN, self.relay_host,
+                                                              self.relay_port),
             # Nothing may leave for anywhere else (and no DNS is looked up).
             "default_transport": "error:5.4.4 no route outside the bench",
             "smtp_host_lookup": "native",
@@ -124,7 +132,8 @@ class PostfixInstance:
         with open(os.path.join(self.conf, "main.cf"), "w") as f:
             f.write(self.main_cf())
         with open(os.path.join(self.conf, "master.cf"), "w") as f:
-            f.write("127.0.0.1:%d inet n - n - - smtpd\n" % self.listen_port)
+            for addr in self.listen_addrs:
+                f.write("%s:%d inet n - n - - smtpd\n" % (addr, self.listen_port))
             f.write(MASTER_CF)
 
     def _env(self):
@@ -178,11 +187,12 @@ class PostfixInstance:
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         # Stopped by the reaper if the bench dies without cleaning up.
         load.Reaper.get().watch(self.proc.pid, self.conf)
-        if not load.wait_listening(self.listen_port, timeout, self.proc):
-            rc = self.proc.poll()
-            self.stop()
-            raise PostfixError("Postfix %s did not listen on 127.0.0.1:%d (master rc=%s)\n%s"
-                               % (self.name, self.listen_port, rc, self.log_tail()))
+        for addr in self.listen_addrs:
+            if not load.wait_listening(self.listen_port, timeout, self.proc, addr):
+                rc = self.proc.poll()
+                self.stop()
+                raise PostfixError("Postfix %s did not listen on %s:%d (master rc=%s)\n%s"
+                                   % (self.name, addr, self.listen_port, rc, self.log_tail()))
 
     def stop(self, timeout=10):
         """SIGTERM to master (passed on to every child, like `postfix
@@ -267,4 +277,5 @@ class PostfixInstance:
             return "(no maillog)"
 
     def __repr__(self):
-        return "Postfix(%s, 127.0.0.1:%d)" % (self.name, self.listen_port)
+        return "Postfix(%s, %s port %d)" % (self.name, ", ".join(self.listen_addrs),
+                                            self.listen_port)

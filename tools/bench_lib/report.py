@@ -105,6 +105,11 @@ def table(summary, title, appliance_rows):
     return "\n".join(lines)
 
 
+def _wire(row):
+    """"appliance/tap" -> "tap"."""
+    return row.split("/", 1)[1] if "/" in row else row
+
+
 def document(params, results, variants, appliance_rows, duration_s, error, host=None):
     doc = {
         "schema": "shr-bench/1",
@@ -116,19 +121,25 @@ def document(params, results, variants, appliance_rows, duration_s, error, host=
         "ratio_definition": "appliance figure / Postfix figure, each the median over rounds; "
                             ">1 is better for the appliance for *_per_s (accepted, e2e, drain1), "
                             "<1 is better for cpu, mem and latency",
+        # The top-level *_ratio keys are this row's; every row's are in
+        # [tls_]ratios_by_wire and [tls_]systems[row]["ratios"].
         "primary_appliance_row": appliance_rows[0],
     }
     all_exact = True
     # The plaintext keys are always there (null when not measured).
     for key, _ in RATIOS:
         doc[key] = None
+    doc["ratios_by_wire"] = {_wire(row): {key: None for key, _ in RATIOS}
+                             for row in appliance_rows}
     for variant in variants:
         prefix = "tls_" if variant == "tls" else ""
         summary = summarize(results, variant)
         for row in summary.values():
             all_exact = all_exact and row["exact"]
         doc[prefix + "systems"] = summary
+        doc[prefix + "ratios_by_wire"] = {}
         for row in appliance_rows:
+            doc[prefix + "ratios_by_wire"][_wire(row)] = ratios(summary, row)
             if row in summary:
                 summary[row]["ratios"] = ratios(summary, row)
         for key, value in ratios(summary, appliance_rows[0]).items():

@@ -1,7 +1,10 @@
 """The systems under test, behind one interface the phases drive:
 
     setup() / teardown()
-    smtp_port                  where clients connect (127.0.0.1)
+    smtp_addr                  (host, port) where clients connect
+    peer_addr                  the host address the system's next hop (the
+                               sink, or the back Postfix with --tls) must
+                               listen on for the system to reach it
     mem_pids()                 processes whose summed PSS is the system's memory
     cpu_seconds()              CPU the system has used so far (see procstat)
     extra_cpu_seconds()        CPU of helpers not counted (the appliance's
@@ -16,13 +19,18 @@
     board_log()                its log, for error messages
 
 The appliance row is "appliance/<wire>"; the wire is the sim's --net
-backend. Only slirp is implemented: there the device sees the host's
-loopback as 10.0.2.2 (the smart host's address, and the source of every
-client connection: the allowlist) and the host reaches the device's port
-25 at 127.0.0.1:<smtp_port>. A tap row needs the same three facts for the
-TAP link (ApplianceSystem.WIRES) and, if clients reach the device some
-other way than 127.0.0.1:<smtp_port>, its own smtp address; then drop the
-refusal in tools/bench.
+backend (ApplianceSystem.wire_addresses):
+
+  slirp  clients connect to 127.0.0.1:<forwarded port>; the device sees the
+         host's loopback as 10.0.2.2, both as the smart host's address and
+         as the source of every client connection (the allowlist); its next
+         hop listens on 127.0.0.1.
+  tap    (root) clients connect to <device>:25 (10.213.N.2, by DHCP) and
+         come from the host end of the veth, 10.213.N.1, which the device
+         also reaches its smart host at: the next hop must listen on
+         10.213.N.1 (the address exists only while the board runs).
+
+Postfix listens and relays on 127.0.0.1 only.
 """
 import os
 import sys
@@ -36,18 +44,15 @@ sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 
 
 class ApplianceSystem:
-    # wire -> (address the device sees the host's loopback services at,
-    #          source address the device sees client connections from)
-    WIRES = {
-        "slirp": ("10.0.2.2", "10.0.2.2"),
-        # "tap": filled in with tools/sim --net tap (not implemented yet)
-    }
+    WIRES = ("tap", "slirp")
+    SLIRP_HOST_ALIAS = "10.0.2.2"   # the host's loopback as the device sees it over slirp
     BOOT_TIMEOUT = 30
+    DHCP_TIMEOUT = 20
 
     def __init__(self, workdir, next_hop_port, wire="slirp", tls=None):
         if wire not in self.WIRES:
-            raise load.BenchError("appliance wire %r is not implemented in tools/bench yet "
-                                  "(have: %s)" % (wire, ", ".join(self.WIRES)))
+            raise load.BenchError("unknown appliance wire %r (have: %s)"
+                                  % (wire, ", ".join(self.WIRES)))
         self.wire = wire
         self.name = "appliance/%s" % wire
         self.workdir = os.path.join(workdir, "appliance-%s" % wire)
@@ -68,17 +73,26 @@ class ApplianceSystem:
             def command_line(self):
                 return load.orphan_guard(super().command_line())
 
-        host_alias, client_addr = self.WIRES[self.wire]
         os.makedirs(self.workdir, exist_ok=True)
-        self.sim = GuardedSim(state_dir=os.path.join(self.workdir, "state"),
-                              extra_args=["--net", self.wire])
+        self.sim = GuardedSim(state_dir=os.path.join(self.workdir, "state"), net=self.wire)
         self.sim.start(timeout=self.BOOT_TIMEOUT)
         self.board_pid = self.sim.proc.pid
         self._find_device()
+        if self.wire == "tap":
+            # Clients connect to the address DHCP gives: wait until it is bound.
+            try:
+                got = self.sim.dhcp_address(self.DHCP_TIMEOUT)
+            except relaysim.SimError as e:
+                raise load.BenchError("appliance/tap: %s" % e)
+            if got != self.sim.device_addr:
+                raise load.BenchError("appliance/tap: DHCP gave %s, the board announced %s"
+                                      % (got, self.sim.device_addr))
+        _, next_hop_seen_as, client_seen_as = self.wire_addresses()
         self.sim.cmd_ok("output json")
         self.cmd("domain add %s" % load.DOMAIN)
-        self.cmd("allow add %s" % client_addr)
-        line = "smarthost add %s %s port %d" % (load.DOMAIN, host_alias, self.next_hop_port)
+        self.cmd("allow add %s" % client_seen_as)
+        line = "smarthost add %s %s port %d" % (load.DOMAIN, next_hop_seen_as,
+                                                self.next_hop_port)
         if self.tls:
             line += " tls %s" % self.tls
         self.cmd(line)
@@ -90,9 +104,20 @@ class ApplianceSystem:
             finally:
                 self.sim = None
 
+    def wire_addresses(self):
+        """(host address the next hop listens on, the same as the device
+        reaches it, the source address the device sees clients come from)."""
+        if self.wire == "tap":
+            return self.sim.host_addr, self.sim.host_addr, self.sim.host_addr
+        return load.LOOPBACK, self.SLIRP_HOST_ALIAS, self.SLIRP_HOST_ALIAS
+
     @property
-    def smtp_port(self):
-        return self.sim.smtp_port
+    def smtp_addr(self):
+        return tuple(self.sim.smtp_addr)
+
+    @property
+    def peer_addr(self):
+        return self.wire_addresses()[0]
 
     def board_log(self):
         return self.sim.board_log() if self.sim else ""
@@ -154,22 +179,25 @@ class ApplianceSystem:
 
     # --- accounting ---------------------------------------------------------
 
+    def _read_device_pid(self):
+        try:
+            return self.sim.device_pid()
+        except (OSError, ValueError):
+            return None
+
     def _find_device(self):
-        """The device process: the board's child (the firmware the board
-        forked). Checked against the board's device.pid."""
+        """The device process: the board's device.pid, which must be a
+        child of the board (the firmware the board forked; with tap the
+        board has a second child, dnsmasq)."""
         deadline = time.monotonic() + 10
         while True:
             kids = procstat.children(self.board_pid)
-            if len(kids) == 1:
-                pid = kids[0]
-                try:
-                    if self.sim.device_pid() == pid:
-                        break
-                except (OSError, ValueError):
-                    pass
+            pid = self._read_device_pid()
+            if pid is not None and pid in kids:
+                break
             if time.monotonic() > deadline:
-                raise load.BenchError("cannot find the device process (board %d has children %r)"
-                                      % (self.board_pid, kids))
+                raise load.BenchError("cannot find the device process (board %d has children "
+                                      "%r, device.pid says %r)" % (self.board_pid, kids, pid))
             time.sleep(0.05)
         if self.device_pid is not None and pid != self.device_pid:
             raise load.BenchError("the device process changed (%d -> %d): the device reset "
@@ -180,8 +208,8 @@ class ApplianceSystem:
 
     def check_device(self):
         """Raise if the device reset since setup (its figures would be wrong)."""
-        kids = procstat.children(self.board_pid)
-        if kids != [self.device_pid]:
+        if (self._read_device_pid() != self.device_pid
+                or self.device_pid not in procstat.children(self.board_pid)):
             self._find_device()
 
     def mem_pids(self):
@@ -191,8 +219,8 @@ class ApplianceSystem:
         return procstat.cpu_seconds([self.device_pid])
 
     def extra_cpu_seconds(self):
-        """The board process (slirp, frames, pty): not the device's CPU,
-        reported apart."""
+        """The board process (slirp or the TAP device's frames, the pty):
+        not the device's CPU, reported apart."""
         return procstat.cpu_ticks(self.board_pid) / procstat.CLK_TCK
 
 
@@ -223,8 +251,12 @@ class PostfixSystem:
         self.pf.stop()
 
     @property
-    def smtp_port(self):
-        return self.pf.listen_port
+    def smtp_addr(self):
+        return (load.LOOPBACK, self.pf.listen_port)
+
+    @property
+    def peer_addr(self):
+        return load.LOOPBACK
 
     def status(self):
         c = self.pf.queue_counts()

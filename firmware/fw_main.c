@@ -263,5 +263,6 @@ void fw_main(void)
          * a reason of ours, and would count and wait out a backoff. */
         if (fwnet_ready())
             dlv_poll();
+        fwnet_flush_acks();
     }
 }

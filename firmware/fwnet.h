@@ -39,6 +39,8 @@ int fwnet_mem_stats(struct fwnet_mem *heap, struct fwnet_mem *pools, int max);
 int fwnet_init(const char *hostname);
 /* Hand every received frame to lwIP; call when hal_event_wait says so. */
 void fwnet_input(void);
+/* At the end of a loop turn: send the ACKs lwIP still delays (see fwnet.c). */
+void fwnet_flush_acks(void);
 /* Run due lwIP timers; returns ms until the next one is due. */
 uint32_t fwnet_timers(void);
 void fwnet_status(struct fwnet_status *st);

@@ -133,6 +133,50 @@ class TapRelayTest(unittest.TestCase):
         self.assertIn(b"[%s]" % self.allowed.encode(), msg.data.split(b"\r\n\t", 1)[0])
         self.assertIn(("A", "mail.test", self.sim.device_addr), self.dns.queries)
 
+    def test_no_wait_for_a_delayed_ack(self):
+        """A client whose kernel holds a message's short last segment
+        until its earlier data is ACKed (Nagle, on by default: Postfix's
+        smtp client under TLS): lwIP used to delay that ACK up to 250 ms,
+        one fast-timer tick, for every message. Each DATA here is two
+        short writes; ten of them took ~1.3 s with the delay (0-250 ms
+        each) and take tens of ms without."""
+        s = socket.create_connection(self.sim.smtp_addr, timeout=20,
+                                     source_address=(self.allowed, 0))
+        f = s.makefile("rb")
+
+        def reply():
+            while True:
+                line = f.readline()
+                if not line or line[3:4] != b"-":
+                    return line
+
+        try:
+            reply()
+            s.sendall(b"EHLO vendor.test\r\n")
+            reply()
+            # Two short writes: the kernel sends the first at once and holds
+            # the second until the first is ACKed (Nagle, Minshall's rule).
+            head = b"Subject: nagle\r\n\r\n" + b"x" * 70 + b"\r\n"
+            tail = b"y" * 70 + b"\r\n.\r\n"
+            took = []
+            for _ in range(10):
+                s.sendall(b"MAIL FROM:<pst@vendor.test>\r\n")
+                self.assertTrue(reply().startswith(b"250"))
+                s.sendall(b"RCPT TO:<nagle@example.com>\r\n")
+                self.assertTrue(reply().startswith(b"250"))
+                s.sendall(b"DATA\r\n")
+                self.assertTrue(reply().startswith(b"354"))
+                t = time.monotonic()
+                s.sendall(head)
+                s.sendall(tail)
+                self.assertTrue(reply().startswith(b"250"))
+                took.append(time.monotonic() - t)
+            s.sendall(b"QUIT\r\n")
+        finally:
+            f.close()
+            s.close()
+        self.assertLess(sum(took), 0.6, "DATA took %s s" % ["%.3f" % x for x in took])
+
     def test_mail_from_another_source_is_refused(self):
         reply = banner(self.sim, self.other)
         self.assertRegex(reply, r"^554 5\.7\.1 relay Access denied: %s is not allowed"

@@ -68,7 +68,8 @@ class Smoke(unittest.TestCase):
         with tempfile.TemporaryDirectory() as d:
             os.chmod(d, 0o755)      # Postfix's daemons and smtp-sink run as other users
             out = os.path.join(d, "bench.json")
-            r = subprocess.run([BENCH, "--smoke", "--no-build", "--build-dir", BUILD,
+            # Plaintext and STARTTLS on both legs, every row (about a minute).
+            r = subprocess.run([BENCH, "--smoke", "--tls", "--no-build", "--build-dir", BUILD,
                                 "--workdir", d, "--json", out],
                                capture_output=True, text=True, timeout=280)
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
@@ -98,6 +99,13 @@ class Smoke(unittest.TestCase):
                 self.assertGreater(row["e2e_per_s"], 0)
                 self.assertGreater(row["pss_peak_mib"], 0)
                 self.assertGreater(row["cpu_s_per_1000"], 0)
+            # The STARTTLS variant: the same checks on its rows.
+            for key in RATIO_KEYS:
+                self.assertIsInstance(doc["tls_" + key], float, key)
+            for system in ["appliance/%s" % w for w in WIRES] + ["postfix"]:
+                row = doc["tls_systems"][system]
+                self.assertTrue(row["exact"], ("tls", system))
+                self.assertGreater(row["e2e_per_s"], 0)
             self.assertIn("every msg once", r.stdout)
             self.assertEqual(_processes_under(d), [])
             self.assertEqual([n for n in os.listdir(d) if n.startswith("shr-bench-")], [],

@@ -204,8 +204,8 @@ int db_msg_body(struct db *db, int64_t id, db_chunk_fn fn, void *ctx)
 
 /* --- delivery --- */
 
-int db_due_list(struct db *db, int64_t now, const char *domain, int limit, db_due_fn fn,
-                void *ctx)
+int db_due_list(struct db *db, int64_t now, const char *domain, const char *skip, int limit,
+                db_due_fn fn, void *ctx)
 {
     sqlite3_stmt *st;
     int rc = db_prepare(db,
@@ -214,6 +214,7 @@ int db_due_list(struct db *db, int64_t now, const char *domain, int limit, db_du
                         "FROM recipient r JOIN message m ON m.id = r.message "
                         "WHERE m.state = 'queued' AND r.state IN ('queued','deferred') "
                         "AND r.next_attempt <= ?1 AND (?3 IS NULL OR r.domain = ?3) "
+                        "AND (?4 IS NULL OR instr(?4, char(10) || r.domain || char(10)) = 0) "
                         "ORDER BY r.message, r.domain, r.id LIMIT ?2",
                         &st);
     if (rc)
@@ -222,6 +223,8 @@ int db_due_list(struct db *db, int64_t now, const char *domain, int limit, db_du
     sqlite3_bind_int(st, 2, limit);
     if (domain)
         sqlite3_bind_text(st, 3, domain, -1, SQLITE_STATIC);
+    if (skip)
+        sqlite3_bind_text(st, 4, skip, -1, SQLITE_STATIC);
     struct db_due d;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         memset(&d, 0, sizeof d);

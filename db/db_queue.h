@@ -84,9 +84,11 @@ struct db_due {
 };
 typedef void (*db_due_fn)(void *ctx, const struct db_due *d);
 /* Recipients 'queued' or 'deferred' with next_attempt <= now, of `domain`
- * (NULL: any), oldest message first, at most `limit`. */
-int db_due_list(struct db *db, int64_t now, const char *domain, int limit, db_due_fn fn,
-                void *ctx);
+ * (NULL: any) and of none of the domains in `skip` (NULL: none skipped;
+ * else each domain between newlines, "\na\nb\n"), oldest message first,
+ * at most `limit`. */
+int db_due_list(struct db *db, int64_t now, const char *domain, const char *skip, int limit,
+                db_due_fn fn, void *ctx);
 /* Earliest next_attempt among waiting recipients; 0 when none. */
 int64_t db_next_due(struct db *db);
 /* Recipients left 'delivering' by a reset go back to 'queued', due now,

@@ -27,6 +27,7 @@
 static struct db *store;
 static char hostname[256];
 static struct outbound_job jobs[JOBS_MAX];
+static char job_domain[JOBS_MAX][256]; /* the domain each job in use is for */
 static struct dlv_stats stats;
 static uint32_t last_scan_ms;
 static int kicked;
@@ -64,6 +65,7 @@ static struct outbound_job *job_for(const struct db_due *d)
 {
     struct outbound_job *job = job_new();
     if (job) {
+        snprintf(job_domain[job - jobs], sizeof job_domain[0], "%s", d->domain);
         job->msg_id = d->msg_id;
         snprintf(job->sender, sizeof job->sender, "%s", d->sender);
         job->size = d->size;
@@ -604,7 +606,7 @@ static struct outbound_job *on_next(void *ctx, const struct db_smarthost *host)
     r.domain = host->domain;
     r.job = NULL;
     int64_t now = hal_clock_wall();
-    db_due_list(store, now, host->domain, OUTBOUND_JOB_RCPTS, on_due_for_domain, &r);
+    db_due_list(store, now, host->domain, NULL, OUTBOUND_JOB_RCPTS, on_due_for_domain, &r);
     struct outbound_job *job = r.job;
     if (!job)
         return NULL;
@@ -652,7 +654,21 @@ void dlv_poll(void)
     memset(&sc, 0, sizeof sc);
     sc.now = hal_clock_wall();
     sc.per_domain = (int)cfg_setting_int("smarthost-connections");
-    db_due_list(store, sc.now, NULL, SCAN_LIMIT, on_due, &sc);
+    /* A domain is full only while jobs of it hold its host's connections:
+     * those domains are left out in the query itself, so a backlog of
+     * theirs cannot fill the scan's LIMIT and hide every other domain. */
+    static char full[JOBS_MAX * 257 + 1];
+    size_t used = 0;
+    full[0] = '\0';
+    for (int i = 0; i < JOBS_MAX; i++) {
+        const char *dom = job_domain[i];
+        char framed[260];
+        snprintf(framed, sizeof framed, "\n%.255s\n", dom);
+        if (!jobs[i].in_use || strstr(full, framed) || domain_open(&sc, dom))
+            continue;
+        used += (size_t)snprintf(full + used, sizeof full - used, "%s", used ? framed + 1 : framed);
+    }
+    db_due_list(store, sc.now, NULL, used ? full : NULL, SCAN_LIMIT, on_due, &sc);
     for (int i = 0; i < sc.count; i++)
         launch(sc.jobs[i], sc.domains[i], sc.now);
 }

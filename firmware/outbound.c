@@ -40,6 +40,10 @@
  * smtp_connection_reuse_time_limit): a changed DNS answer or host list
  * takes effect, and no session lives forever. */
 #define REUSE_MS 300000u
+/* Nor more messages than Exchange takes on one connection by default
+ * (MaxMessagesPerConnection 20): past it, it answers 4xx and the mail
+ * would wait a retry instead of going on a fresh connection. */
+#define JOBS_PER_CONNECTION 20
 
 struct conn {
     int used;
@@ -55,6 +59,7 @@ struct conn {
     struct outbound_job *job;
     int job_sent;     /* smtpc_send accepted the job */
     int job_reported; /* ops->done called for the job */
+    int messages;       /* jobs finished on this connection */
     int idle;           /* between jobs, waiting for one until `deadline` */
     uint32_t opened_ms; /* when the slot was taken: the reuse limit */
     const struct outbound_ops *ops;
@@ -358,6 +363,7 @@ static void op_rcpt_result(void *ctx, int index, const struct smtpc_result *r)
 static void op_msg_done(void *ctx)
 {
     struct conn *c = ctx;
+    c->messages++;
     report_job(c);
 }
 
@@ -388,7 +394,8 @@ static void op_ready(void *ctx)
     }
     /* The last job is done: another for the same host, or wait idle for
      * one (outbound_start hands it over), or goodbye. */
-    int reusable = !c->cancelled && c->ops->next && hal_clock_ms() - c->opened_ms < REUSE_MS;
+    int reusable = !c->cancelled && c->ops->next && c->messages < JOBS_PER_CONNECTION &&
+                   hal_clock_ms() - c->opened_ms < REUSE_MS;
     struct outbound_job *next = reusable ? c->ops->next(c->ctx, host(c)) : NULL;
     if (next) {
         c->job = next;
@@ -622,6 +629,7 @@ static void on_poll_do(void *arg, struct altcp_pcb *pcb)
         if (c->idle) { /* nothing came for it: goodbye */
             c->idle = 0;
             smtpc_quit(&c->smtpc);
+            pump(c); /* the QUIT now, not at the next poll */
         } else if (c->smtpc_live) {
             smtpc_abort(&c->smtpc, "4.4.2 timeout waiting for the smart host");
         } else {

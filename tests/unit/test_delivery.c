@@ -368,6 +368,28 @@ static void test_busy_host_rows_follow_its_connection(void **state)
     assert_int_equal(queue().n, 0);
 }
 
+/* A busy domain's backlog beyond the scan's LIMIT (200 due rows) must not
+ * hide another domain's mail: the scan leaves full domains out in its
+ * query. (Found in review: the rows stayed due, filled every scan, and
+ * ops.example.net's message never started.) */
+static void test_busy_backlog_does_not_hide_other_domains(void **state)
+{
+    (void)state;
+    set("smarthost-connections", "1");
+    queue_msg("pst@vendor.test", "example.com", 1);
+    dlv_poll(); /* the host's one connection */
+    assert_int_equal(started_n, 1);
+    snprintf(full_domain, sizeof full_domain, "example.com");
+    queue_msg("pst@vendor.test", "example.com", 100);
+    queue_msg("pst@vendor.test", "example.com", 100);
+    queue_msg("pst@vendor.test", "example.com", 100);
+    int64_t b1 = queue_msg("pst@vendor.test", "ops.example.net", 1);
+    run_after(0);
+    run_after(5);
+    assert_int_equal(started_n, 2);
+    assert_int_equal(started[1].job->msg_id, b1);
+}
+
 /* After `smarthost del` (and a new host for the domain), a connection to
  * the old host finishing its message gets nothing more: the next one
  * goes by the new route. */
@@ -711,6 +733,7 @@ int main(void)
         T(test_delivered_message_removed),
         T(test_busy_host_rows_follow_its_connection),
         T(test_no_next_job_for_a_removed_host),
+        T(test_busy_backlog_does_not_hide_other_domains),
         T(test_backoff_then_lifetime),
         T(test_report_for_hundred_recipients),
         T(test_report_not_queued_keeps_recipients),

@@ -442,10 +442,17 @@ struct scan {
 
 static struct outbound_job *on_next(void *ctx, const struct db_smarthost *host);
 
+static void on_closed(void *ctx)
+{
+    (void)ctx;
+    dlv_kick(); /* a slot of the host's limit is free */
+}
+
 static const struct outbound_ops ops = {
     .done = on_done,
     .event = NULL,
     .next = on_next,
+    .closed = on_closed,
 };
 
 /* The domain has no smart host (deleted meanwhile, or a bounce address

@@ -875,6 +875,8 @@ static void conn_finish(struct conn *c)
         report_job(c);
     }
     c->used = 0;
+    if (c->ops->closed)
+        c->ops->closed(c->ctx);
 }
 
 /* The same destination under the same policy and credentials: a row

@@ -63,6 +63,9 @@ struct outbound_ops {
     void (*event)(void *ctx, const char *line);
     /* Another job for this host on the same connection, or NULL to QUIT. */
     struct outbound_job *(*next)(void *ctx, const struct db_smarthost *host);
+    /* The connection is gone and its slot free (may be NULL): the queue
+     * runner starts what waited for the host's limit. */
+    void (*closed)(void *ctx);
 };
 
 void outbound_init(const char *hostname);

@@ -390,6 +390,30 @@ static void test_busy_backlog_does_not_hide_other_domains(void **state)
     assert_int_equal(started[1].job->msg_id, b1);
 }
 
+/* A connection that closes frees a slot of its host's limit: the mail
+ * that waited for it starts at once, not at the next timed scan (the
+ * one-connection drain paid up to a second per connection for that). */
+static void test_closed_connection_starts_the_next_at_once(void **state)
+{
+    (void)state;
+    set("smarthost-connections", "1");
+    queue_msg("pst@vendor.test", "example.com", 1);
+    dlv_poll();
+    assert_int_equal(started_n, 1);
+    snprintf(full_domain, sizeof full_domain, "example.com");
+    int64_t next = queue_msg("pst@vendor.test", "example.com", 1);
+    const struct outbound_ops *ops = started[0].ops;
+    void *ctx = started[0].ctx;
+    finish_all(0, 250, "2.0.0 ok"); /* the connection says QUIT ... */
+    dlv_poll();                     /* ... and still counts: nothing starts */
+    assert_int_equal(started_n, 1);
+    full_domain[0] = '\0';
+    ops->closed(ctx);               /* ... now it is gone */
+    dlv_poll();                     /* no time has passed */
+    assert_int_equal(started_n, 2);
+    assert_int_equal(started[1].job->msg_id, next);
+}
+
 /* After `smarthost del` (and a new host for the domain), a connection to
  * the old host finishing its message gets nothing more: the next one
  * goes by the new route. */
@@ -734,6 +758,7 @@ int main(void)
         T(test_busy_host_rows_follow_its_connection),
         T(test_no_next_job_for_a_removed_host),
         T(test_busy_backlog_does_not_hide_other_domains),
+        T(test_closed_connection_starts_the_next_at_once),
         T(test_backoff_then_lifetime),
         T(test_report_for_hundred_recipients),
         T(test_report_not_queued_keeps_recipients),
